@@ -1,0 +1,27 @@
+"""Run a command with REDIS_URL set: the configured one, or a throwaway server started for the command.
+
+Usage: python -m local.with_redis pytest -q
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from local.redis_server import ThrowawayRedis
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print("usage: python -m local.with_redis COMMAND [ARGS...]", file=sys.stderr)
+        return 2
+    if os.environ.get("REDIS_URL"):
+        return subprocess.call(argv)
+    with ThrowawayRedis() as redis:
+        print(f"[with_redis] started a throwaway Redis at {redis.url}", file=sys.stderr)
+        return subprocess.call(argv, env={**os.environ, "REDIS_URL": redis.url})
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -154,7 +154,9 @@ def _int(name: str, raw: str, minimum: int, maximum: int) -> int:
     try:
         value = int(raw.strip())
     except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a whole number: set it to an integer in [{minimum}, {maximum}]") from None
+        raise SettingsError(
+            f"{name}={raw!r} is not a whole number: set it to an integer in [{minimum}, {maximum}]"
+        ) from None
     if not minimum <= value <= maximum:
         raise SettingsError(f"{name}={value} is out of range: set it to an integer in [{minimum}, {maximum}]")
     return value

@@ -1,0 +1,38 @@
+"""`callqueue` / `python -m callqueue`: validate settings, log the timing profile, serve on $PORT."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import uvicorn
+
+from callqueue.api.app import create_app
+from callqueue.settings import SettingsError, load_settings
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"callqueue: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stdout,
+    )
+    uvicorn.run(
+        create_app(settings),
+        host="0.0.0.0",
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=8,
+        proxy_headers=True,
+        forwarded_allow_ips="*",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""The FastAPI application factory: settings in, app out; no module-level state."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from callqueue import __version__
+from callqueue.api import calls, health, queue
+from callqueue.api.body_limit import BodyLimitMiddleware
+from callqueue.api.errors import install_error_handlers
+from callqueue.runtime import Runtime
+from callqueue.settings import Settings
+
+log = logging.getLogger("callqueue")
+
+
+def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
+    """Build the app; `background=False` serves the API without dispatch or tracking loops (API-only tests)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime.create(settings)
+        app.state.runtime = runtime
+        log.info(settings.timing.summary())
+        if background:
+            runtime.start_background()
+        try:
+            yield
+        finally:
+            log.info("shutting down: no new calls are taken; in-flight work stays leased in Redis")
+            await runtime.shutdown()
+
+    app = FastAPI(
+        title="callqueue",
+        version=__version__,
+        description="Outbound voice-AI call queue: durable, paced, truthfully tracked.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for module in (calls, queue, health):
+        app.include_router(module.router)
+    from callqueue.background import extra_routers
+
+    for router in extra_routers():
+        app.include_router(router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,1 @@
+"""HTTP clients of the outside systems: the agent, the backend, Plivo, and Google ID tokens for Cloud Run."""

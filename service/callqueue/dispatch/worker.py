@@ -1,0 +1,129 @@
+"""A dispatch worker: claims the next queued call under the global pace and concurrency limits, starts it.
+
+Any number of workers run in any number of processes on one Redis: the claim is one atomic script, so a call goes
+to exactly one worker, and a call whose worker dies stays leased in `dispatching` until the reconciler settles it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from callqueue.clients.agent import AgentClient, StartOutcome
+from callqueue.dispatch.backoff import backoff_delay
+from callqueue.dispatch.start_request import start_body
+from callqueue.settings import Settings
+from callqueue.states import CallStatus
+from callqueue.store.calls import CallStore
+
+log = logging.getLogger("callqueue.dispatch")
+IDLE_POLL_S = 0.1
+LEASE_MARGIN_MS = 5_000
+
+
+def dispatch_lease_ms(settings: Settings) -> int:
+    """How long a start attempt may take before another instance treats its outcome as unknown."""
+    return settings.timing.request_timeout * 1000 + LEASE_MARGIN_MS
+
+
+async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=max(0.0, seconds))
+
+
+class DispatchWorker:
+    def __init__(self, store: CallStore, agent: AgentClient, settings: Settings, worker_id: str) -> None:
+        self.store = store
+        self.agent = agent
+        self.settings = settings
+        self.worker_id = worker_id
+        self.lease_ms = dispatch_lease_ms(settings)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                claim = await self.store.claim(
+                    self.settings.dispatch_rate,
+                    self.settings.max_concurrent_calls,
+                    self.lease_ms,
+                    self.worker_id,
+                )
+                if claim.outcome == "claimed" and claim.call_id:
+                    await self.dispatch(claim.call_id)
+                elif claim.outcome == "wait":
+                    await sleep_or_stop(stop, claim.wait_ms / 1000)
+                elif claim.outcome in ("empty", "full"):
+                    await sleep_or_stop(stop, IDLE_POLL_S)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Redis blips or a bug in one dispatch must not kill the worker; the lease protects the call.
+                log.exception("dispatch worker %s: unexpected error; continuing", self.worker_id)
+                await sleep_or_stop(stop, 1.0)
+
+    async def dispatch(self, call_id: str) -> None:
+        record = await self.store.get(call_id)
+        if record is None:
+            log.error("claimed call %s has no record; skipping", call_id)
+            return
+        body = start_body(record, self.settings.public_base_url)
+        attempt = record.attempts
+        while True:
+            outcome = await self.agent.start(call_id, body)
+            if outcome.kind != "retryable":
+                await self._settle(call_id, outcome, attempt)
+                return
+            if attempt >= self.settings.max_dispatch_attempts:
+                await self.store.transition(
+                    call_id,
+                    CallStatus.FAILED,
+                    "dispatcher",
+                    {"reason": f"agent start failed {attempt} times; last: {outcome.reason}"},
+                    {"reason": f"agent unavailable after {attempt} attempts: {outcome.reason}"},
+                )
+                return
+            delay = max(backoff_delay(attempt), outcome.retry_after_s or 0.0)
+            log.warning(
+                "call %s: start attempt %d not delivered (%s); retrying in %.1fs",
+                call_id,
+                attempt,
+                outcome.reason,
+                delay,
+            )
+            await self.store.extend_lease(call_id, self.lease_ms + int(delay * 1000))
+            await asyncio.sleep(delay)
+            while True:
+                verdict, value = await self.store.pace_retry(call_id, self.settings.dispatch_rate, self.lease_ms)
+                if verdict == "ok":
+                    attempt = value
+                    break
+                if verdict == "lost":
+                    log.warning("call %s: no longer dispatching (canceled or reconciled); stopping", call_id)
+                    return
+                await asyncio.sleep(value / 1000)
+
+    async def _settle(self, call_id: str, outcome: StartOutcome, attempt: int) -> None:
+        if outcome.kind == "accepted" and outcome.request_uuid:
+            await self.store.mark_dispatched(
+                call_id,
+                outcome.request_uuid,
+                {"request_uuid": outcome.request_uuid, "attempt": attempt},
+                self.settings.timing.initial_status_delay * 1000,
+            )
+            log.info("call %s dispatched: request_uuid=%s (attempt %d)", call_id, outcome.request_uuid, attempt)
+        elif outcome.kind in ("rejected", "malformed"):
+            await self.store.transition(
+                call_id,
+                CallStatus.FAILED,
+                "dispatcher",
+                {"reason": outcome.reason},
+                {"reason": outcome.reason},
+            )
+            log.error("call %s failed at dispatch: %s", call_id, outcome.reason)
+        else:
+            # Unknown: the agent may have dialled. Leave the lease to run out soon; the reconciler asks the agent
+            # and Plivo what happened instead of dialling again.
+            await self.store.set_tracking_fields(call_id, dispatch_unknown=outcome.reason)
+            await self.store.extend_lease(call_id, self.settings.timing.request_timeout * 1000)
+            log.warning("call %s: start outcome unknown (%s); will reconcile, not redial", call_id, outcome.reason)

@@ -1,0 +1,125 @@
+"""Everything one service process owns: clients, the store, and its background loops, started and drained together.
+
+On SIGTERM (uvicorn → lifespan shutdown) the loops stop taking new work at once; a dispatch in progress gets a few
+seconds to finish and is otherwise left leased in Redis, where another instance reconciles it. Nothing in memory
+is needed by anyone else, so Cloud Run's ~10 s grace is enough.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import httpx
+from redis.asyncio import Redis
+
+from callqueue.clients.agent import AgentClient
+from callqueue.clients.auth import IdTokens
+from callqueue.dispatch.reconcile import DispatchReconciler
+from callqueue.dispatch.worker import DispatchWorker, sleep_or_stop
+from callqueue.settings import Settings
+from callqueue.store.calls import CallStore
+
+log = logging.getLogger("callqueue.runtime")
+DRAIN_GRACE_S = 6.0
+MAINTENANCE_INTERVAL_S = 1.0
+Loop = Callable[[asyncio.Event], Awaitable[None]]
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    redis: Redis
+    store: CallStore
+    http: httpx.AsyncClient
+    tokens: IdTokens
+    agent: AgentClient
+    instance_id: str
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    def create(cls, settings: Settings) -> Runtime:
+        redis = Redis.from_url(
+            settings.redis_url,
+            decode_responses=True,
+            socket_timeout=5,
+            socket_connect_timeout=3,
+            health_check_interval=30,
+        )
+        http = httpx.AsyncClient(
+            timeout=settings.timing.request_timeout,
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        )
+        tokens = IdTokens(http, enabled=settings.use_id_tokens)
+        instance_id = f"{os.environ.get('K_REVISION') or socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        return cls(
+            settings=settings,
+            redis=redis,
+            store=CallStore(redis, settings.redis_key_prefix),
+            http=http,
+            tokens=tokens,
+            agent=AgentClient(settings.agent_server_url, http, tokens, settings.timing.request_timeout),
+            instance_id=instance_id,
+        )
+
+    def loops(self) -> dict[str, Loop]:
+        """Background loops by name; tracking and result delivery register theirs in background.py."""
+        from callqueue.background import extra_loops  # late import: background modules import Runtime
+
+        loops: dict[str, Loop] = {}
+        for n in range(self.settings.dispatch_workers):
+            worker = DispatchWorker(self.store, self.agent, self.settings, f"{self.instance_id}/w{n}")
+            loops[f"dispatch-{n}"] = worker.run
+        loops["maintenance"] = self._maintenance
+        loops.update(extra_loops(self))
+        return loops
+
+    async def _maintenance(self, stop: asyncio.Event) -> None:
+        reconciler = DispatchReconciler(self.store, self.agent, self.settings)
+        while not stop.is_set():
+            try:
+                await self.store.heartbeat(self.instance_id)
+                await reconciler.run_once()
+            except Exception:
+                log.exception("maintenance pass failed; retrying")
+            await sleep_or_stop(stop, MAINTENANCE_INTERVAL_S)
+
+    def start_background(self) -> None:
+        for name, loop in self.loops().items():
+            self.tasks.append(asyncio.create_task(self._guard(name, loop), name=name))
+        log.info("instance %s started %d background loops", self.instance_id, len(self.tasks))
+
+    async def _guard(self, name: str, loop: Loop) -> None:
+        while not self.stop.is_set():
+            try:
+                await loop(self.stop)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background loop %s crashed; restarting in 1 s", name)
+                await sleep_or_stop(self.stop, 1.0)
+
+    async def shutdown(self, grace_s: float = DRAIN_GRACE_S) -> None:
+        self.stop.set()
+        if self.tasks:
+            _, pending = await asyncio.wait(self.tasks, timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            if pending:
+                log.warning(
+                    "drain: %d loops cancelled after %.0f s; their calls stay leased in Redis",
+                    len(pending),
+                    grace_s,
+                )
+        with contextlib.suppress(Exception):
+            await self.store.forget_worker(self.instance_id)
+        await self.http.aclose()
+        await self.redis.aclose()

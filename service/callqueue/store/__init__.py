@@ -1,0 +1,1 @@
+"""Everything the service keeps in Redis: key layout, atomic scripts, and the typed store around them."""

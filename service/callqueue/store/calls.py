@@ -1,0 +1,246 @@
+"""Typed operations on calls, each one atomic in Redis (see scripts.py)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+from callqueue.states import CallStatus
+from callqueue.store import scripts
+from callqueue.store.keys import Keys
+from callqueue.store.records import CallRecord
+
+IDEMPOTENCY_TTL_S = 24 * 3600
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    call_id: str
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a claim attempt returned: a call to start, or why not and for how long to wait."""
+
+    outcome: Literal["claimed", "wait", "full", "empty", "skipped"]
+    call_id: str | None = None
+    wait_ms: int = 0
+
+
+@dataclass(frozen=True)
+class QueueStatus:
+    counts: dict[str, int]
+    queued: int
+    oldest_queued_age_s: float | None
+    in_flight: int
+    dispatching: int
+    tracking: int
+    pending_results: int
+    dispatch_rate_per_s: float
+    live_workers: int
+
+
+def call_fingerprint(phone_number: str, campaign_id: str, call_config: dict[str, Any]) -> str:
+    """What makes two queue requests the same call, to refuse an Idempotency-Key reused for another call."""
+    return f"{phone_number}|{campaign_id}|{json.dumps(call_config, separators=(',', ':'), sort_keys=True)}"
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class CallStore:
+    """All reads and writes of call state. Every instance of the service shares it through Redis."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self.redis = redis
+        self.keys = Keys(prefix)
+        self._prefix = prefix
+        self._scripts: dict[str, AsyncScript] = {
+            name: redis.register_script(getattr(scripts, name))
+            for name in (
+                "ENQUEUE",
+                "CLAIM",
+                "PACE_RETRY",
+                "TRANSITION",
+                "MARK_DISPATCHED",
+                "REQUEUE",
+                "CANCEL",
+                "CLAIM_DUE",
+                "RESCHEDULE",
+            )
+        }
+
+    async def _run(self, name: str, *args: Any, keys: list[str] | None = None) -> list[str]:
+        result = await self._scripts[name](keys=keys or [], args=[self._prefix, *args])
+        return [_s(x) for x in result] if isinstance(result, list) else [_s(result)]
+
+    # --- the API side -----------------------------------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        phone_number: str,
+        campaign_id: str,
+        call_config: dict[str, Any],
+        idempotency_key: str | None = None,
+    ) -> Enqueued:
+        call_id = uuid.uuid4().hex
+        config_json = json.dumps(call_config, separators=(",", ":"), sort_keys=True)
+        fingerprint = call_fingerprint(phone_number, campaign_id, call_config)
+        result = await self._run(
+            "ENQUEUE",
+            call_id,
+            idempotency_key or "",
+            fingerprint,
+            IDEMPOTENCY_TTL_S,
+            phone_number,
+            campaign_id,
+            config_json,
+        )
+        return Enqueued(call_id=result[1], replayed=result[0] == "replay")
+
+    async def get(self, call_id: str) -> CallRecord | None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(self.keys.call(call_id))
+            pipe.lrange(self.keys.history(call_id), 0, -1)
+            raw, history = await pipe.execute()
+        if not raw:
+            return None
+        return CallRecord.from_redis({_s(k): _s(v) for k, v in raw.items()}, [_s(h) for h in history])
+
+    async def cancel(self, call_id: str) -> tuple[str, str | None]:
+        """('canceled', None) | ('not_cancelable', status) | ('missing', None)."""
+        result = await self._run("CANCEL", call_id)
+        return result[0], (result[1] if len(result) > 1 else None)
+
+    # --- the dispatcher side ----------------------------------------------------------------------------------
+
+    async def claim(self, rate: int, max_in_flight: int, lease_ms: int, worker_id: str) -> Claim:
+        result = await self._run("CLAIM", rate, max_in_flight, lease_ms, worker_id)
+        if result[0] == "wait":
+            return Claim("wait", wait_ms=int(result[1]))
+        if result[0] in ("claimed", "skipped"):
+            return Claim(result[0], call_id=result[1])  # type: ignore[arg-type]
+        return Claim(result[0])  # type: ignore[arg-type]
+
+    async def pace_retry(self, call_id: str, rate: int, lease_ms: int) -> tuple[str, int]:
+        """Take a pacing slot for another start attempt: ('ok', attempt) | ('wait', ms) | ('lost', 0)."""
+        result = await self._run("PACE_RETRY", rate, call_id, lease_ms)
+        return result[0], int(result[1]) if len(result) > 1 else 0
+
+    async def mark_dispatched(
+        self, call_id: str, request_uuid: str, detail: dict[str, Any], first_check_delay_ms: int
+    ) -> None:
+        await self._run("MARK_DISPATCHED", call_id, request_uuid, json.dumps(detail), first_check_delay_ms)
+
+    async def requeue(self, call_id: str, detail: dict[str, Any]) -> bool:
+        return (await self._run("REQUEUE", call_id, json.dumps(detail)))[0] == "requeued"
+
+    async def extend_lease(self, call_id: str, lease_ms: int) -> None:
+        await self.redis.zadd(self.keys.dispatching, {call_id: self.now_ms() + lease_ms}, xx=True)
+
+    async def expired_dispatches(self, lease_ms: int, limit: int = 20) -> list[str]:
+        """Dispatches whose worker vanished or whose outcome is unknown; each is leased to the caller."""
+        return await self._run("CLAIM_DUE", lease_ms, limit, keys=[self.keys.dispatching])
+
+    # --- the tracker side -------------------------------------------------------------------------------------
+
+    async def transition(
+        self,
+        call_id: str,
+        status: CallStatus,
+        source: str,
+        detail: dict[str, Any] | None = None,
+        fields: dict[str, Any] | None = None,
+    ) -> tuple[bool, CallStatus | None]:
+        """Move the call forward if the state machine allows; returns (changed, status before)."""
+        result = await self._run(
+            "TRANSITION",
+            call_id,
+            status.value,
+            source,
+            json.dumps(detail or {}),
+            json.dumps(fields or {}),
+        )
+        if result[0] == "missing":
+            return False, None
+        return result[0] == "changed", CallStatus(result[1])
+
+    async def due_for_check(self, lease_ms: int, limit: int) -> list[str]:
+        return await self._run("CLAIM_DUE", lease_ms, limit, keys=[self.keys.tracking])
+
+    async def reschedule(self, call_id: str, delay_ms: int) -> bool:
+        return (await self._run("RESCHEDULE", call_id, delay_ms))[0] == "1"
+
+    async def set_tracking_fields(self, call_id: str, **fields: str | int) -> None:
+        """Tracker bookkeeping (consecutive errors, last poll...) stored as trk_* fields on the record."""
+        if fields:
+            await self.redis.hset(self.keys.call(call_id), mapping={f"trk_{k}": v for k, v in fields.items()})  # type: ignore[misc]
+
+    async def call_id_for(self, *, request_uuid: str | None = None, call_uuid: str | None = None) -> str | None:
+        key = self.keys.by_call_uuid(call_uuid) if call_uuid else self.keys.by_request_uuid(request_uuid or "")
+        value = await self.redis.get(key)
+        return _s(value) if value is not None else None
+
+    # --- observation ------------------------------------------------------------------------------------------
+
+    async def heartbeat(self, worker_id: str) -> None:
+        now = self.now_ms()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(self.keys.workers, {worker_id: now})
+            pipe.zremrangebyscore(self.keys.workers, "-inf", now - 3_600_000)
+            await pipe.execute()
+
+    async def forget_worker(self, worker_id: str) -> None:
+        await self.redis.zrem(self.keys.workers, worker_id)
+
+    async def queue_status(self, live_window_s: int = 30) -> QueueStatus:
+        now = self.now_ms()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(self.keys.counts)
+            pipe.zcard(self.keys.queued)
+            pipe.zrange(self.keys.queued, 0, 0)
+            pipe.zcard(self.keys.in_flight)
+            pipe.zcard(self.keys.dispatching)
+            pipe.zcard(self.keys.tracking)
+            pipe.zcard(self.keys.outbox)
+            pipe.zcount(self.keys.pace, now - 60_000, "+inf")
+            pipe.zcount(self.keys.workers, now - live_window_s * 1000, "+inf")
+            (
+                counts,
+                queued,
+                head,
+                in_flight,
+                dispatching,
+                tracking,
+                outbox,
+                starts,
+                workers,
+            ) = await pipe.execute()
+        oldest_age = None
+        if head:
+            created = await self.redis.hget(self.keys.call(_s(head[0])), "created_at")  # type: ignore[misc]
+            if created is not None:
+                oldest_age = max(0.0, (now - int(_s(created))) / 1000)
+        return QueueStatus(
+            counts={_s(k): int(v) for k, v in counts.items() if int(v) > 0},
+            queued=int(queued),
+            oldest_queued_age_s=oldest_age,
+            in_flight=int(in_flight),
+            dispatching=int(dispatching),
+            tracking=int(tracking),
+            pending_results=int(outbox),
+            dispatch_rate_per_s=round(int(starts) / 60, 3),
+            live_workers=int(workers),
+        )
+
+    @staticmethod
+    def now_ms() -> int:
+        return int(time.time() * 1000)

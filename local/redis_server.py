@@ -45,8 +45,21 @@ class ThrowawayRedis:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ThrowawayRedis:
-        args = [find_redis_server(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", self._dir.name, "--maxmemory-policy", "noeviction"]
+        args = [
+            find_redis_server(),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            self._dir.name,
+            "--maxmemory-policy",
+            "noeviction",
+        ]
         self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

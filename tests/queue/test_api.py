@@ -12,7 +12,11 @@ from callqueue.api.app import create_app
 from callqueue.settings import load_settings
 from local.simulators.server import running
 
-CALL = {"phone_number": "+14155550100", "campaign_id": "spring-2026", "call_config": {"flow_name": "renewal", "lang": "en"}}
+CALL = {
+    "phone_number": "+14155550100",
+    "campaign_id": "spring-2026",
+    "call_config": {"flow_name": "renewal", "lang": "en"},
+}
 
 
 @pytest.fixture
@@ -55,7 +59,9 @@ def test_idempotency_key_returns_the_first_call_instead_of_queueing_a_second(
 
 def test_idempotency_key_reused_for_another_call_is_refused(api: httpx.Client) -> None:
     api.post("/api/calls/queue", json=CALL, headers={"Idempotency-Key": "k"})
-    other = api.post("/api/calls/queue", json={**CALL, "phone_number": "+14155550199"}, headers={"Idempotency-Key": "k"})
+    other = api.post(
+        "/api/calls/queue", json={**CALL, "phone_number": "+14155550199"}, headers={"Idempotency-Key": "k"}
+    )
     assert other.status_code == 409
     assert "Idempotency-Key" in other.json()["message"] and "new key" in other.json()["message"]
 
@@ -105,7 +111,9 @@ def test_unknown_call_id_is_a_404_that_says_which_id_to_use(api: httpx.Client) -
         assert "POST /api/calls/queue" in response.json()["message"]
 
 
-def test_cancel_removes_a_queued_call_from_the_queue(api: httpx.Client, sync_redis: redis.Redis, key_prefix: str) -> None:
+def test_cancel_removes_a_queued_call_from_the_queue(
+    api: httpx.Client, sync_redis: redis.Redis, key_prefix: str
+) -> None:
     call_id = api.post("/api/calls/queue", json=CALL).json()["call_id"]
     assert api.post(f"/api/calls/{call_id}/cancel").json() == {"call_id": call_id, "status": "canceled"}
     assert sync_redis.zcard(f"{key_prefix}:queued") == 0

@@ -12,6 +12,7 @@ import logging
 
 from callqueue.clients.agent import AgentClient, StartOutcome
 from callqueue.dispatch.backoff import backoff_delay
+from callqueue.dispatch.crash_points import AFTER_CLAIM, AFTER_START, crash_point
 from callqueue.dispatch.start_request import start_body
 from callqueue.settings import Settings
 from callqueue.states import CallStatus
@@ -69,8 +70,10 @@ class DispatchWorker:
             return
         body = start_body(record, self.settings.public_base_url)
         attempt = record.attempts
+        crash_point(AFTER_CLAIM)
         while True:
             outcome = await self.agent.start(call_id, body)
+            crash_point(AFTER_START)
             if outcome.kind != "retryable":
                 await self._settle(call_id, outcome, attempt)
                 return

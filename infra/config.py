@@ -1,0 +1,357 @@
+"""The environment file model: one TOML file per environment, validated before any provider binding is imported.
+
+Every rule stops synthesis with one line per problem naming the FILE, the KEY and the FIX, so an operator can
+repair an environment file without reading this module. Adding an environment is adding a file.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from callqueue.settings import TIMING_BY_NAME, SettingsError, cloud_run_timing_env
+
+# Regions where Cloud Run runs (cloud.google.com/run/docs/locations). A region Google adds later goes here.
+CLOUD_RUN_REGIONS: frozenset[str] = frozenset(
+    {
+        "africa-south1",
+        "asia-east1",
+        "asia-east2",
+        "asia-northeast1",
+        "asia-northeast2",
+        "asia-northeast3",
+        "asia-south1",
+        "asia-south2",
+        "asia-southeast1",
+        "asia-southeast2",
+        "australia-southeast1",
+        "australia-southeast2",
+        "europe-central2",
+        "europe-north1",
+        "europe-north2",
+        "europe-southwest1",
+        "europe-west1",
+        "europe-west2",
+        "europe-west3",
+        "europe-west4",
+        "europe-west6",
+        "europe-west8",
+        "europe-west9",
+        "europe-west10",
+        "europe-west12",
+        "me-central1",
+        "me-central2",
+        "me-west1",
+        "northamerica-northeast1",
+        "northamerica-northeast2",
+        "northamerica-south1",
+        "southamerica-east1",
+        "southamerica-west1",
+        "us-central1",
+        "us-east1",
+        "us-east4",
+        "us-east5",
+        "us-south1",
+        "us-west1",
+        "us-west2",
+        "us-west3",
+        "us-west4",
+    }
+)
+MAX_REQUEST_TIMEOUT = 3600  # Cloud Run's ceiling for a request (and so for a websocket, i.e. a phone call)
+DEFAULT_REQUEST_TIMEOUT = 300
+_SERVICE_TIMEOUT = TIMING_BY_NAME["SERVICE_TIMEOUT"].name
+_ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+_MEMBER = re.compile(r"^(allUsers|allAuthenticatedUsers|(user|serviceAccount|group|domain|principal):\S+)$")
+
+
+class ConfigError(ValueError):
+    """An environment file is unusable; the message has one `FILE: KEY: problem. Fix: …` line per problem."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_image(value: str) -> str:
+    name = value.rsplit("/", 1)[-1]
+    if "@sha256:" in name:
+        return value
+    if ":" not in name:
+        raise ValueError(f"image {value!r} has no tag: Terraform would never redeploy it. Fix: add :<version>")
+    if name.endswith(":latest"):
+        raise ValueError(f"image {value!r} is tagged latest: Terraform never redeploys it. Fix: pin a version tag")
+    return value
+
+
+class _Service(_Strict):
+    """Settings every Cloud Run service has."""
+
+    region: str | None = Field(None, description="only to make placement explicit: it must equal `region`")
+    cpu: str = Field("1", pattern=r"^(\d+(\.\d+)?|\d+m)$", description='CPU limit, e.g. "1" or "2"')
+    memory: str = Field("512Mi", pattern=r"^\d+(Mi|Gi)$", description='memory limit, e.g. "512Mi"')
+    min_instances: int = Field(0, ge=0, le=1000)
+    max_instances: int = Field(3, ge=1, le=1000)
+    concurrency: int = Field(80, ge=1, le=1000, description="requests one instance serves at once")
+    timeout_seconds: int = Field(
+        DEFAULT_REQUEST_TIMEOUT, ge=1, le=MAX_REQUEST_TIMEOUT, description="Cloud Run request timeout"
+    )
+    invokers: tuple[str, ...] = Field((), description='IAM members with roles/run.invoker, e.g. "allUsers"')
+
+    @field_validator("invokers")
+    @classmethod
+    def _members(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for member in value:
+            if not _MEMBER.match(member):
+                raise ValueError(f"{member!r} is not an IAM member. Fix: use allUsers or serviceAccount:EMAIL")
+        return tuple(sorted(set(value)))
+
+
+class QueueService(_Service):
+    """The queue: built from this repository unless `queue_image` pins an image; always-on CPU."""
+
+    min_instances: int = Field(1, ge=1, le=1000, description="the tracker works in the background: keep one up")
+    dispatch_rate: int | None = Field(None, ge=1, le=1000, description="call starts per second, all instances")
+    max_concurrent_calls: int | None = Field(None, ge=1, le=100_000, description="calls in flight, all instances")
+
+
+class ImageService(_Service):
+    """A service deployed from an image built elsewhere (the agent, the backend)."""
+
+    image: str = Field(description="full image reference with a version tag or digest")
+    cpu_idle: bool = Field(True, description="false bills instance-based and keeps CPU between requests")
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        return _check_image(value)
+
+
+class AgentService(ImageService):
+    longest_call_seconds: int = Field(
+        ge=1, le=MAX_REQUEST_TIMEOUT, description="longest phone call the agent must carry, in seconds"
+    )
+
+
+class MemorystoreRedis(_Strict):
+    """Create a Memorystore instance in the region, reached by Direct VPC egress from the queue."""
+
+    mode: Literal["memorystore"]
+    region: str | None = Field(None, description="only to make placement explicit: it must equal `region`")
+    tier: Literal["BASIC", "STANDARD_HA"] = "BASIC"
+    memory_size_gb: int = Field(1, ge=1, le=300)
+    redis_version: str = Field("REDIS_7_2", pattern=r"^REDIS_\d+_\d+$")
+    subnet_cidr: str = Field("10.8.0.0/26", description="subnet for Direct VPC egress, /26 or larger")
+
+    @field_validator("subnet_cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        try:
+            net = ipaddress.ip_network(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a CIDR range. Fix: use e.g. 10.8.0.0/26") from None
+        if net.version != 4 or net.prefixlen > 26:
+            raise ValueError(f"{value} is too small for Direct VPC egress. Fix: use an IPv4 /26 or larger")
+        return value
+
+
+class SecretRedis(_Strict):
+    """Use an existing Redis whose URL is stored in a Secret Manager secret (never in this file)."""
+
+    mode: Literal["secret"]
+    url_secret: str = Field(pattern=r"^[A-Za-z0-9_-]{1,255}$", description="Secret Manager secret id of REDIS_URL")
+    secret_version: str = Field("latest", pattern=r"^(latest|\d+)$")
+
+
+class PlivoSecrets(_Strict):
+    """Secret Manager secret ids holding the Plivo credentials; the values never enter Terraform."""
+
+    auth_id_secret: str = Field("plivo-auth-id", pattern=r"^[A-Za-z0-9_-]{1,255}$")
+    auth_token_secret: str = Field("plivo-auth-token", pattern=r"^[A-Za-z0-9_-]{1,255}$")
+    secret_version: str = Field("latest", pattern=r"^(latest|\d+)$")
+
+
+class EnvironmentConfig(_Strict):
+    """What one `environments/<name>.toml` holds."""
+
+    project: str = Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", description="Google Cloud project id")
+    project_number: int = Field(ge=1, description="project number, for the deterministic run.app URL")
+    region: str = Field(description="the one region of every service and of Redis")
+    state_bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$", description="GCS bucket of state")
+    deletion_protection: bool = Field(description="true in production: Terraform refuses to delete services")
+    name_prefix: str = Field("callqueue", pattern=r"^[a-z][a-z0-9-]{0,20}$", description="prefix of every name")
+    artifact_repository: str = Field("callqueue", pattern=r"^[a-z][a-z0-9-]{0,62}$")
+    queue_image: str | None = Field(None, description="pinned queue image (rollback); unset builds this repo")
+    timing: dict[str, int] = Field(default_factory=dict, description="timing overrides, by variable name")
+    queue: QueueService = Field(default_factory=QueueService)  # type: ignore[arg-type]  # all fields default
+    agent: AgentService
+    backend: ImageService
+    redis: Annotated[MemorystoreRedis | SecretRedis, Field(discriminator="mode")]
+    plivo: PlivoSecrets = Field(default_factory=PlivoSecrets)  # type: ignore[arg-type]  # all fields default
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if value not in CLOUD_RUN_REGIONS:
+            raise ValueError(
+                f"{value!r} is not a Cloud Run region. Fix: use one of {', '.join(sorted(CLOUD_RUN_REGIONS))}"
+            )
+        return value
+
+    @field_validator("queue_image")
+    @classmethod
+    def _pinned(cls, value: str | None) -> str | None:
+        return None if value is None else _check_image(value)
+
+    @field_validator("timing")
+    @classmethod
+    def _timing(cls, value: dict[str, int]) -> dict[str, int]:
+        for name in value:
+            if name == _SERVICE_TIMEOUT:
+                raise ValueError(f"{name} is the queue's request timeout. Fix: set queue.timeout_seconds instead")
+            if name not in TIMING_BY_NAME:
+                raise ValueError(f"unknown timing variable {name!r}. Fix: use one of {sorted(TIMING_BY_NAME)}")
+        return dict(sorted(value.items()))
+
+
+@dataclass(frozen=True)
+class Environment:
+    """A validated environment: its name (the file's stem), where it came from, and its settings."""
+
+    name: str
+    source: str
+    config: EnvironmentConfig
+
+    def timing_overrides(self) -> dict[str, int]:
+        """Overrides for `cloud_run_timing_env`: SERVICE_TIMEOUT is always the queue's request timeout."""
+        return {**self.config.timing, _SERVICE_TIMEOUT: self.config.queue.timeout_seconds}
+
+
+_SCALARS = frozenset({"project", "project_number", "region", "state_bucket", "deletion_protection"})
+
+
+def _dotted(loc: Iterable[int | str]) -> str:
+    parts = [str(p) for p in loc if p not in ("memorystore", "secret")]  # the redis union's tags
+    return ".".join(parts) or "(file)"
+
+
+def _fix(error: Mapping[str, Any], key: str) -> str:
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        return f"remove `{key}` (misspelt? see docs/infrastructure.md for the keys)"
+    if kind == "missing":
+        return f"add `{key} = …`" if "." in key or key in _SCALARS else f"add a `[{key}]` table"
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        op = {"greater_than_equal": ">=", "less_than_equal": "<=", "greater_than": ">", "less_than": "<"}[kind]
+        bound = next(iter(ctx.values()), "?")
+        why = " (Cloud Run's maximum request timeout)" if key.endswith("timeout_seconds") and op == "<=" else ""
+        return f"set `{key}` {op} {bound}{why}"
+    if kind == "string_pattern_mismatch":
+        return f"set `{key}` to match {ctx.get('pattern')}"
+    if kind == "value_error":
+        return "see above"
+    return f"give `{key}` a valid value"
+
+
+def _messages(source: str, exc: ValidationError) -> list[str]:
+    lines = []
+    for error in exc.errors(include_url=False):
+        key = _dotted(error["loc"])
+        msg = str(error["msg"]).removeprefix("Value error, ")
+        fix = _fix(error, key)
+        lines.append(f"{source}: {key}: {msg}" + ("" if fix == "see above" else f". Fix: {fix}"))
+    return lines
+
+
+def _rules(source: str, cfg: EnvironmentConfig, timing: Mapping[str, int]) -> list[str]:
+    """Rules across keys, each reported against the key to change."""
+    problems = []
+    placed: list[tuple[str, str | None]] = [
+        ("queue.region", cfg.queue.region),
+        ("agent.region", cfg.agent.region),
+        ("backend.region", cfg.backend.region),
+    ]
+    if isinstance(cfg.redis, MemorystoreRedis):
+        placed.append(("redis.region", cfg.redis.region))
+    for key, region in placed:
+        if region is not None and region != cfg.region:
+            problems.append(
+                f"{source}: {key}: {region!r} is outside the environment's region {cfg.region!r}: every service"
+                f' runs in the one region. Fix: set `{key} = "{cfg.region}"` or remove it'
+            )
+    agent = cfg.agent
+    if agent.timeout_seconds < agent.longest_call_seconds:
+        problems.append(
+            f"{source}: agent.timeout_seconds: {agent.timeout_seconds} s is shorter than agent.longest_call_seconds"
+            f" ({agent.longest_call_seconds} s): Cloud Run cuts the agent's websocket, i.e. the call, at its request"
+            f" timeout. Fix: set `agent.timeout_seconds` >= {agent.longest_call_seconds} (at most"
+            f" {MAX_REQUEST_TIMEOUT})"
+        )
+    for name, svc in (("queue", cfg.queue), ("agent", cfg.agent), ("backend", cfg.backend)):
+        if svc.min_instances > svc.max_instances:
+            problems.append(
+                f"{source}: {name}.min_instances: {svc.min_instances} exceeds {name}.max_instances"
+                f" ({svc.max_instances}). Fix: raise `{name}.max_instances` or lower `{name}.min_instances`"
+            )
+    try:
+        cloud_run_timing_env(timing)
+    except SettingsError as exc:
+        problems.append(f"{source}: timing: {exc}. Fix: change `timing` or `queue.timeout_seconds`")
+    return problems
+
+
+def validate_environment(name: str, source: str, data: Mapping[str, Any]) -> Environment:
+    """Validate parsed file content; raise ConfigError listing every problem with file, key and fix."""
+    if not _ENV_NAME.match(name):
+        raise ConfigError(
+            f"{source}: (file name): {name!r} is not a valid environment name. Fix: rename the file to"
+            " lowercase letters, digits and dashes, e.g. staging.toml"
+        )
+    try:
+        cfg = EnvironmentConfig.model_validate(dict(data))
+    except ValidationError as exc:
+        raise ConfigError("\n".join(_messages(source, exc))) from None
+    env = Environment(name=name, source=source, config=cfg)
+    problems = _rules(source, cfg, env.timing_overrides())
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return env
+
+
+def load_environment(path: Path, root: Path | None = None) -> Environment:
+    """Read and validate one environment file; the messages name it relative to `root` when possible."""
+    source = str(path.relative_to(root)) if root is not None and path.is_relative_to(root) else str(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: (file): not valid TOML ({exc}). Fix: correct the syntax") from None
+    return validate_environment(path.stem, source, data)
+
+
+def load_environments(directory: Path, root: Path | None = None) -> list[Environment]:
+    """Every `*.toml` in `directory`, sorted by name; all files are checked before any error is raised."""
+    envs, problems = [], []
+    for path in sorted(directory.glob("*.toml")):
+        try:
+            envs.append(load_environment(path, root))
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ConfigError("\n".join(problems))
+    if not envs:
+        raise ConfigError(f"{directory}: no environment files. Fix: add e.g. {directory}/staging.toml")
+    return envs
+
+
+def with_queue_image(env: Environment, image: str) -> Environment:
+    """The same environment with the queue pinned at `image`: how `make rollback` redeploys a known image."""
+    data = env.config.model_dump(mode="python", exclude_unset=False)
+    data["queue_image"] = image
+    return validate_environment(env.name, env.source, data)

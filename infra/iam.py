@@ -1,0 +1,94 @@
+"""Identities and access: one service account per service, invokers per environment, secret access.
+
+Least privilege: only the queue's account may call the agent and the backend, and only it reads the secrets.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+from cdktf import ITerraformDependable
+from cdktf_cdktf_provider_google.cloud_run_v2_service import CloudRunV2Service
+from cdktf_cdktf_provider_google.cloud_run_v2_service_iam_member import CloudRunV2ServiceIamMember
+from cdktf_cdktf_provider_google.secret_manager_secret_iam_member import SecretManagerSecretIamMember
+from cdktf_cdktf_provider_google.service_account import ServiceAccount
+from constructs import Construct
+
+from infra.config import Environment, SecretRedis
+from infra.naming import service_account_id
+
+ROLES: tuple[str, ...] = ("queue", "agent", "backend")
+INVOKER = "roles/run.invoker"
+SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"
+
+
+def _slug(member: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", member.lower()).strip("_")
+
+
+def service_accounts(
+    scope: Construct, env: Environment, depends_on: Sequence[ITerraformDependable]
+) -> dict[str, ServiceAccount]:
+    return {
+        role: ServiceAccount(
+            scope,
+            f"{role}_sa",
+            project=env.config.project,
+            account_id=service_account_id(env, role),
+            display_name=f"call queue {role} ({env.name})",
+            depends_on=list(depends_on),
+        )
+        for role in ROLES
+    }
+
+
+def invokers(
+    scope: Construct,
+    env: Environment,
+    services: Mapping[str, CloudRunV2Service],
+    queue_sa: ServiceAccount,
+) -> list[CloudRunV2ServiceIamMember]:
+    """The queue's account on the agent and the backend, plus each service's `invokers` from the file."""
+    cfg = env.config
+    wanted: dict[str, list[tuple[str, str]]] = {
+        "agent": [("queue_sa", f"serviceAccount:{queue_sa.email}")],
+        "backend": [("queue_sa", f"serviceAccount:{queue_sa.email}")],
+        "queue": [],
+    }
+    for role, svc in (("queue", cfg.queue), ("agent", cfg.agent), ("backend", cfg.backend)):
+        wanted[role] += [(_slug(member), member) for member in svc.invokers]
+    bindings = []
+    for role in ROLES:
+        for slug, member in wanted[role]:
+            bindings.append(
+                CloudRunV2ServiceIamMember(
+                    scope,
+                    f"{role}_invoker_{slug}",
+                    project=cfg.project,
+                    location=cfg.region,
+                    name=services[role].name,
+                    role=INVOKER,
+                    member=member,
+                )
+            )
+    return bindings
+
+
+def secret_readers(scope: Construct, env: Environment, queue_sa: ServiceAccount) -> list[SecretManagerSecretIamMember]:
+    """secretAccessor for the queue's account on each secret it reads (Plivo, and Redis when kept in a secret)."""
+    cfg = env.config
+    secrets = {cfg.plivo.auth_id_secret, cfg.plivo.auth_token_secret}
+    if isinstance(cfg.redis, SecretRedis):
+        secrets.add(cfg.redis.url_secret)
+    return [
+        SecretManagerSecretIamMember(
+            scope,
+            f"queue_reads_{_slug(secret)}",
+            project=cfg.project,
+            secret_id=secret,
+            role=SECRET_ACCESSOR,
+            member=f"serviceAccount:{queue_sa.email}",
+        )
+        for secret in sorted(secrets)
+    ]

@@ -1,0 +1,62 @@
+"""The queue service's environment block, composed from `callqueue.settings` so infra never retypes a name.
+
+Pure data (no provider bindings): a list of `EnvEntry`, each either a plain value or a Secret Manager reference.
+A variable the settings module marks secret can only be given as a reference; the stack renders the list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from callqueue.settings import PLAIN_BY_NAME, cloud_run_timing_env
+from infra.config import Environment, SecretRedis
+from infra.naming import deterministic_url
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    secret: str
+    version: str
+
+
+@dataclass(frozen=True)
+class EnvEntry:
+    name: str
+    value: str | None = None
+    secret: SecretRef | None = None
+
+
+def _var(name: str) -> str:
+    """The variable's name as the settings module declares it; a name it does not know fails here, not in prod."""
+    return PLAIN_BY_NAME[name].name
+
+
+def queue_env(env: Environment, agent_uri: str, backend_uri: str, redis_url: str | None) -> list[EnvEntry]:
+    """Every variable the stack sets on the queue, sorted by name.
+
+    `agent_uri` and `backend_uri` are Terraform references to the other services' `uri`; `redis_url` is the
+    Memorystore URL expression, or None when the environment keeps its Redis URL in a secret.
+    """
+    cfg = env.config
+    plain: dict[str, str] = dict(cloud_run_timing_env(env.timing_overrides()))
+    plain[_var("AGENT_SERVER_URL")] = agent_uri
+    plain[_var("BACKEND_URL")] = backend_uri
+    plain[_var("PUBLIC_BASE_URL")] = deterministic_url(env, "queue")
+    if cfg.queue.dispatch_rate is not None:
+        plain[_var("DISPATCH_RATE")] = str(cfg.queue.dispatch_rate)
+    if cfg.queue.max_concurrent_calls is not None:
+        plain[_var("MAX_CONCURRENT_CALLS")] = str(cfg.queue.max_concurrent_calls)
+    secrets = {
+        _var("PLIVO_AUTH_ID"): SecretRef(cfg.plivo.auth_id_secret, cfg.plivo.secret_version),
+        _var("PLIVO_AUTH_TOKEN"): SecretRef(cfg.plivo.auth_token_secret, cfg.plivo.secret_version),
+    }
+    if isinstance(cfg.redis, SecretRedis):
+        secrets[_var("REDIS_URL")] = SecretRef(cfg.redis.url_secret, cfg.redis.secret_version)
+    else:
+        assert redis_url is not None, "a Memorystore environment needs the instance's URL"
+        plain[_var("REDIS_URL")] = redis_url
+    leaked = sorted(n for n in plain if n in PLAIN_BY_NAME and PLAIN_BY_NAME[n].secret)
+    assert not leaked, f"secret variables must come from Secret Manager, never plain: {leaked}"
+    entries = [EnvEntry(name, value=value) for name, value in plain.items()]
+    entries += [EnvEntry(name, secret=ref) for name, ref in secrets.items()]
+    return sorted(entries, key=lambda e: e.name)

@@ -1,0 +1,1 @@
+"""One module per concern; each check takes the Context and returns one or more CheckResults."""

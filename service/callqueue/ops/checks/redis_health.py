@@ -1,0 +1,109 @@
+"""Redis: reachable, how fast, and whether its eviction policy could silently drop queued calls."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from callqueue.ops.context import Context
+from callqueue.ops.runner import summarize
+from callqueue.ops.verdict import CheckResult, fail, ok, warn
+
+UNREACHABLE_FIX = (
+    "check REDIS_URL; on Cloud Run, Memorystore is reached only through Direct VPC egress or a connector in its region"
+)
+NOEVICTION_FIX = "set maxmemory-policy to noeviction (Memorystore: redis_configs maxmemory-policy=noeviction in infra)"
+SLOW_RTT_MS = 20.0
+
+
+def redis_target(url: str) -> str:
+    """The URL without its password, safe to print."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
+
+@asynccontextmanager
+async def connect(ctx: Context) -> AsyncIterator[Redis]:
+    settings = ctx.need_settings()
+    client = Redis.from_url(
+        settings.redis_url,
+        decode_responses=True,
+        socket_connect_timeout=ctx.timeout_s,
+        socket_timeout=ctx.timeout_s,
+        retry_on_timeout=False,
+    )
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+async def check_redis(ctx: Context) -> CheckResult:
+    target = redis_target(ctx.need_settings().redis_url)
+    async with connect(ctx) as redis:
+        try:
+            rtts = []
+            for _ in range(3):
+                started = time.perf_counter()
+                await redis.ping()
+                rtts.append((time.perf_counter() - started) * 1000)
+        except (RedisError, OSError) as exc:
+            return fail("redis", f"{target} unreachable: {summarize(exc)}", UNREACHABLE_FIX, url=target)
+        rtt = round(sorted(rtts)[1], 2)
+        if rtt > SLOW_RTT_MS:
+            return warn(
+                "redis",
+                f"{target} answers, but a round trip takes {rtt} ms",
+                "put Redis in the queue's region and reach it over Direct VPC egress",
+                url=target,
+                rtt_ms=rtt,
+            )
+        return ok("redis", f"{target} answers PING in {rtt} ms", url=target, rtt_ms=rtt)
+
+
+async def _policy(redis: Redis) -> str | None:
+    """INFO works on Memorystore, where CONFIG is disabled; CONFIG GET is the fallback for older servers."""
+    info = await redis.info("memory")
+    if "maxmemory_policy" in info:
+        return str(info["maxmemory_policy"])
+    try:
+        answer = await redis.config_get("maxmemory-policy")
+    except ResponseError:
+        return None
+    value = answer.get("maxmemory-policy")
+    return str(value) if value else None
+
+
+async def check_eviction(ctx: Context) -> CheckResult:
+    async with connect(ctx) as redis:
+        try:
+            policy = await _policy(redis)
+        except (RedisError, OSError) as exc:
+            return fail("redis-eviction", f"could not read the eviction policy: {summarize(exc)}", UNREACHABLE_FIX)
+    if policy is None:
+        return warn(
+            "redis-eviction",
+            "maxmemory-policy not readable (CONFIG disabled, as on Memorystore)",
+            "confirm maxmemory-policy=noeviction in the instance's configuration (console or infra)",
+        )
+    if policy == "noeviction":
+        return ok("redis-eviction", "maxmemory-policy noeviction: Redis refuses writes rather than drop calls")
+    if policy.startswith("volatile"):
+        return warn(
+            "redis-eviction",
+            f"maxmemory-policy {policy}: under memory pressure Redis drops keys with a TTL "
+            "(idempotency keys, uuid→call lookups)",
+            NOEVICTION_FIX,
+            policy=policy,
+        )
+    return fail(
+        "redis-eviction",
+        f"maxmemory-policy {policy}: under memory pressure Redis may evict queued calls and their state",
+        NOEVICTION_FIX,
+        policy=policy,
+    )

@@ -1,0 +1,95 @@
+"""`callqueue-diagnose` / `python -m callqueue.ops.diagnose`: is this deployment configured and healthy?
+
+Reads the same settings as the service, runs every check concurrently under a deadline, prints a report, and
+exits 1 when any check fails (warnings exit 0). Works inside the container or from a laptop (see docs/runbook.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from functools import partial
+
+from callqueue.ops.checks.peers import check_peer, peers
+from callqueue.ops.checks.plivo import check_plivo
+from callqueue.ops.checks.profile import check_profile, check_settings
+from callqueue.ops.checks.queue import check_queue
+from callqueue.ops.checks.redis_health import check_eviction, check_redis
+from callqueue.ops.checks.region import check_region
+from callqueue.ops.context import Context, build_context
+from callqueue.ops.report import render_json, render_text
+from callqueue.ops.runner import Check, run_all
+from callqueue.ops.verdict import CheckResult, exit_code, fail
+
+CHECK_NAMES = ("profile", "redis", "redis-eviction", "agent", "backend", "region", "plivo", "queue")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="callqueue-diagnose", description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds per request (default REQUEST_TIMEOUT)")
+    parser.add_argument("--skip", default="", help=f"comma-separated checks to skip: {','.join(CHECK_NAMES)}")
+    parser.add_argument("--metadata-url", default=None, help="metadata server base URL (default GCE_METADATA_HOST)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no details, verdicts and fixes only")
+    return parser.parse_args(argv)
+
+
+async def _profile(ctx: Context) -> CheckResult:
+    return check_profile(ctx)
+
+
+def build_checks(ctx: Context) -> list[Check]:
+    checks = [
+        Check("profile", partial(_profile, ctx)),
+        Check("redis", partial(check_redis, ctx), "check REDIS_URL and the VPC path to Redis"),
+        Check("redis-eviction", partial(check_eviction, ctx), "check REDIS_URL and the VPC path to Redis"),
+    ]
+    for peer in peers(ctx):
+        checks.append(Check(peer.name, partial(check_peer, ctx, peer), f"check {peer.variable}"))
+    checks += [
+        Check("region", partial(check_region, ctx)),
+        Check("plivo", partial(check_plivo, ctx), "check PLIVO_API_BASE_URL and egress"),
+        Check("queue", partial(check_queue, ctx), "check REDIS_URL and the VPC path to Redis"),
+    ]
+    return checks
+
+
+async def diagnose(ctx: Context, skip: set[str]) -> list[CheckResult]:
+    results = [check_settings(ctx)]
+    if ctx.settings is None:
+        return results  # every other check reads the settings; the failure above says what to fix
+    checks = [c for c in build_checks(ctx) if c.name not in skip]
+    return results + await run_all(checks, ctx.timeout_s)
+
+
+async def _main(args: argparse.Namespace, env: Mapping[str, str] | None) -> tuple[Context, list[CheckResult]]:
+    ctx = build_context(env, args.timeout, args.metadata_url)
+    try:
+        skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+        return ctx, await diagnose(ctx, skip)
+    finally:
+        await ctx.aclose()
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        ctx, results = asyncio.run(_main(args, env))
+        extra = {"on_cloud_run": ctx.on_cloud_run, "timeout_s": ctx.timeout_s}
+    except Exception as exc:  # last resort: the tool reports, it never prints a traceback
+        results = [fail("diagnose", f"the tool failed: {type(exc).__name__}: {exc}", "report this as a bug")]
+        extra = {}
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    if args.json:
+        print(render_json("diagnose", results, {"at": when, **extra}))
+    else:
+        where = "on Cloud Run" if extra.get("on_cloud_run") else "off Cloud Run"
+        print(render_text(f"callqueue diagnose, {when}, {where}", results, verbose=not args.quiet))
+    return exit_code(results)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

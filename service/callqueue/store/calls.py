@@ -189,6 +189,12 @@ class CallStore:
         value = await self.redis.get(key)
         return _s(value) if value is not None else None
 
+    # --- the result delivery side -----------------------------------------------------------------------------
+
+    async def due_for_delivery(self, lease_ms: int, limit: int) -> list[str]:
+        """Outbox members (`{call_id}:{status}`) due for delivery, each leased to the caller for `lease_ms`."""
+        return await self._run("CLAIM_DUE", lease_ms, limit, keys=[self.keys.outbox])
+
     # --- observation ------------------------------------------------------------------------------------------
 
     async def heartbeat(self, worker_id: str) -> None:

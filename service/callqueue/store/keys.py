@@ -94,4 +94,10 @@ class Keys:
 
     @property
     def webhook_nonces(self) -> str:
+        """Prefix of one string per seen callback nonce (`{prefix}:nonces:{nonce}`, 24 h TTL): replays are refused."""
         return f"{self.prefix}:nonces"
+
+    @property
+    def rejected_events(self) -> str:
+        """List (capped, newest first) of JSON {at, source, call_id, reason}: callbacks and events refused."""
+        return f"{self.prefix}:rejected-events"

@@ -1,0 +1,168 @@
+"""One status check of one tracked call: decide, apply, and schedule the next check. Stateless between checks.
+
+Everything it needs is on the call record (status, uuids, `trk_*` bookkeeping), so any instance can run the
+next check of any call. Rules, in order:
+- settled: drop from tracking. `unknown`: reconcile from Plivo's records at a slow cadence.
+- events arrived recently (callbacks or the agent stream): no poll; the next safety-net check moves out.
+- otherwise poll (sources.py). Rate limited: back off as told, not an error. No source answered: count an
+  error; at MAX_CONSECUTIVE_ERRORS the call becomes `unknown` with the reason and stays tracked slowly.
+- `missed`: the call never rang within AUTO_MISS_TIMEOUT, counted from dispatch or from the last time Plivo
+  showed it waiting in its CPS queue (a queued call is waiting its turn, not missed), a source answered and
+  none shows it queued or live, and Plivo has no detail record of it. Then it is cancelled at Plivo.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from callqueue.clients.plivo import PlivoClient, PlivoError, PlivoRateLimited
+from callqueue.states import SETTLED, CallStatus
+from callqueue.store.calls import CallStore
+from callqueue.store.records import CallRecord
+from callqueue.tracking.apply import apply_event
+from callqueue.tracking.cadence import UNKNOWN_GIVE_UP_MS, Cadence
+from callqueue.tracking.settle import find_live, outcome_from_records
+from callqueue.tracking.sources import Sources
+
+log = logging.getLogger("callqueue.tracking")
+NEVER_RANG = frozenset({CallStatus.DISPATCHED, CallStatus.INITIATED})
+
+
+class Checker:
+    def __init__(self, store: CallStore, sources: Sources, plivo: PlivoClient | None, cadence: Cadence) -> None:
+        self.store = store
+        self.sources = sources
+        self.plivo = plivo
+        self.cadence = cadence
+        self.max_errors = cadence.timing.max_consecutive_errors
+
+    async def check(self, call_id: str) -> None:
+        record = await self.store.get(call_id)
+        if record is None or record.status in SETTLED:
+            await self.store.redis.zrem(self.store.keys.tracking, call_id)
+            return
+        if record.status is CallStatus.UNKNOWN:
+            await self._reconcile_unknown(record)
+            return
+        if record.status in (CallStatus.QUEUED, CallStatus.DISPATCHING):
+            # A callback outran the dispatch record; the dispatcher (or its reconciler) finishes that first.
+            await self.store.reschedule(call_id, self.cadence.poll_ms)
+            return
+        now = self.store.now_ms()
+        last_event = int(record.tracking.get("last_event_ms", "0"))
+        silent = int(record.tracking.get("silent_checks", "0"))
+        if last_event and now - last_event < self.cadence.quiet_ms(silent) - self.cadence.poll_ms:
+            await self.store.reschedule(call_id, last_event + self.cadence.quiet_ms(silent) - now)
+            return
+        try:
+            obs = await self.sources.observe(record)
+        except PlivoRateLimited as exc:
+            log.info("call %s: Plivo rate limit (%s); next check in %.1fs", call_id, exc, exc.retry_after_s)
+            await self.store.reschedule(call_id, self.cadence.rate_limited_ms(exc.retry_after_s))
+            return
+        if not obs.answered:
+            await self._count_error(record, obs.error or "no source answered")
+            return
+        fields: dict[str, str | int] = {"last_poll_ms": now}
+        if record.tracking.get("consecutive_errors", "0") != "0":
+            fields["consecutive_errors"] = 0
+        if obs.queued:
+            fields["queued_seen_ms"] = now
+        if last_event:
+            fields["silent_checks"] = silent + 1
+        await self.store.set_tracking_fields(call_id, **fields)
+        applied = await apply_event(self.store, obs.event) if obs.event is not None else None
+        status = applied.status if applied and applied.status else record.status
+        waiting = status in NEVER_RANG and not obs.queued and not obs.live
+        if waiting and self._past_miss_deadline(record, now) and await self._settle_missed(record):
+            return
+        if last_event:
+            await self.store.reschedule(call_id, self.cadence.quiet_ms(silent + 1))
+        else:
+            await self.store.reschedule(call_id, self.cadence.poll_ms)
+
+    def _past_miss_deadline(self, record: CallRecord, now: int) -> bool:
+        started = max(record.dispatched_at_ms or record.created_at_ms, int(record.tracking.get("queued_seen_ms", "0")))
+        return now - started >= self.cadence.auto_miss_ms
+
+    async def _settle_missed(self, record: CallRecord) -> bool:
+        """Past the deadline and not queued or live: Plivo's records first, else `missed`. True when settled."""
+        if self.plivo is not None:
+            try:
+                event = await outcome_from_records(self.store, self.plivo, record)
+                event = event or await find_live(self.store, self.plivo, record)
+            except (PlivoError, PlivoRateLimited) as exc:
+                log.warning("call %s: past the miss deadline but Plivo records unavailable (%s)", record.call_id, exc)
+                return False
+            if event is not None:
+                await apply_event(self.store, event)
+                return event.status in SETTLED
+        reason = (
+            f"no ringing or answer within AUTO_MISS_TIMEOUT={self.cadence.timing.auto_miss_timeout}s"
+            " and no source shows the call queued or live"
+        )
+        changed, _ = await self.store.transition(
+            record.call_id, CallStatus.MISSED, "tracker", {"reason": reason}, {"reason": reason}
+        )
+        if changed:
+            log.warning("call %s: Call status changed: %s → missed (%s)", record.call_id, record.status, reason)
+            await self._cancel_at_plivo(record)
+        return True
+
+    async def _cancel_at_plivo(self, record: CallRecord) -> None:
+        """So a missed call does not ring someone later; it is recorded as missed either way."""
+        if self.plivo is None:
+            return
+        try:
+            if record.call_uuid:
+                done = await self.plivo.hangup(record.call_uuid)
+            elif record.request_uuid:
+                done = await self.plivo.cancel_request(record.request_uuid)
+            else:
+                return
+        except (PlivoError, PlivoRateLimited) as exc:
+            log.warning("call %s: missed, but cancelling it at Plivo failed: %s", record.call_id, exc)
+            return
+        log.info("call %s: missed; cancel at Plivo %s", record.call_id, "done" if done else "found nothing live")
+
+    async def _count_error(self, record: CallRecord, reason: str) -> None:
+        errors = int(record.tracking.get("consecutive_errors", "0")) + 1
+        await self.store.set_tracking_fields(record.call_id, consecutive_errors=errors, last_error=reason[:500])
+        if errors < self.max_errors:
+            log.warning("call %s: status check error %d/%d: %s", record.call_id, errors, self.max_errors, reason)
+            await self.store.reschedule(record.call_id, self.cadence.poll_ms)
+            return
+        why = f"status unavailable in {errors} consecutive checks; last: {reason}"
+        changed, before = await self.store.transition(
+            record.call_id, CallStatus.UNKNOWN, "tracker", {"reason": why}, {"reason": why}
+        )
+        if changed:
+            log.error("call %s: Call status changed: %s → unknown (%s)", record.call_id, before, why)
+            await self.store.set_tracking_fields(record.call_id, unknown_since_ms=self.store.now_ms(), unknown_checks=0)
+        await self.store.reschedule(record.call_id, self.cadence.unknown_ms(0))
+
+    async def _reconcile_unknown(self, record: CallRecord) -> None:
+        attempts = int(record.tracking.get("unknown_checks", "0")) + 1
+        await self.store.set_tracking_fields(record.call_id, unknown_checks=attempts)
+        event = None
+        try:
+            if self.plivo is not None:
+                event = await outcome_from_records(self.store, self.plivo, record)
+            if event is None:
+                obs = await self.sources.observe(record)
+                if obs.event is not None and obs.event.status in SETTLED:
+                    event = obs.event
+        except PlivoRateLimited as exc:
+            await self.store.reschedule(record.call_id, self.cadence.rate_limited_ms(exc.retry_after_s))
+            return
+        except PlivoError as exc:
+            log.warning("call %s: unknown; reconciliation attempt %d failed: %s", record.call_id, attempts, exc)
+        if event is not None:
+            await apply_event(self.store, event)
+            return
+        since = int(record.tracking.get("unknown_since_ms", str(record.updated_at_ms)))
+        if self.store.now_ms() - since > UNKNOWN_GIVE_UP_MS:
+            log.error("call %s: still unknown after %d attempts; reconciliation stops", record.call_id, attempts)
+            await self.store.redis.zrem(self.store.keys.tracking, record.call_id)
+            return
+        await self.store.reschedule(record.call_id, self.cadence.unknown_ms(attempts))

@@ -27,6 +27,7 @@ def main() -> int:
         host="0.0.0.0",
         port=settings.port,
         log_level=settings.log_level.lower(),
+        access_log=False,  # Cloud Run logs every request itself
         timeout_graceful_shutdown=8,
         proxy_headers=True,
         forwarded_allow_ips="*",

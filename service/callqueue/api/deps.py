@@ -10,13 +10,14 @@ from callqueue.runtime import Runtime
 from callqueue.store.calls import CallStore
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
-def get_store(request: Request) -> CallStore:
-    return get_runtime(request).store
+async def get_store(request: Request) -> CallStore:
+    runtime: Runtime = request.app.state.runtime
+    return runtime.store
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

@@ -23,7 +23,8 @@ ErrorBody = Callable[[int], dict[str, Any]]
 
 
 class FaultRule(BaseModel):
-    """One scripted fault; it applies to the next `count` requests whose path contains `path_contains`.
+    """One scripted fault; it applies to the next `count` requests whose path contains `path_contains`
+    (default: the app's own default, e.g. `/start` on the agent, every public path elsewhere).
 
     `process` says whether the request is really handled (e.g. the call placed) before the fault answer
     replaces the real one. It defaults to false when `status` is given and true otherwise (slow, malformed and
@@ -38,7 +39,7 @@ class FaultRule(BaseModel):
     drop: bool = False
     process: bool | None = None
     count: int = Field(default=1, ge=1)
-    path_contains: str = ""
+    path_contains: str | None = None
     retry_after: float | None = Field(default=None, ge=0)
 
     def processes(self) -> bool:
@@ -48,7 +49,8 @@ class FaultRule(BaseModel):
 class FaultBook:
     """The pending fault rules of one app, consumed in the order they were added."""
 
-    def __init__(self) -> None:
+    def __init__(self, default_path: str = "") -> None:
+        self.default_path = default_path
         self.rules: list[FaultRule] = []
         self.applied: list[dict[str, Any]] = []
 
@@ -57,7 +59,7 @@ class FaultBook:
 
     def take(self, path: str) -> FaultRule | None:
         for rule in self.rules:
-            if rule.path_contains in path:
+            if (rule.path_contains if rule.path_contains is not None else self.default_path) in path:
                 rule.count -= 1
                 if rule.count <= 0:
                     self.rules.remove(rule)
@@ -100,6 +102,7 @@ class FaultMiddleware:
         if rule is None:
             await self.app(scope, receive, send)
             return
+        scope["sim.fault"] = rule.model_dump(exclude={"count"})  # lets an outer recorder note the fault
         if not rule.processes():
             if rule.delay:
                 await asyncio.sleep(rule.delay)

@@ -114,6 +114,7 @@ class PlivoSim:
         self.auth_token = auth_token
         self.cps = cps
         self.time_scale = time_scale
+        self.default_script = default_script
         self.scripts = ScriptBook(default_script)
         self.calls: dict[str, SimCall] = {}
         self.by_call_uuid: dict[str, SimCall] = {}
@@ -140,7 +141,7 @@ class PlivoSim:
         self._tasks.clear()
         self.calls.clear()
         self.by_call_uuid.clear()
-        self.scripts = ScriptBook()
+        self.scripts = ScriptBook(self.default_script)
         self._next_slot = 0.0
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:

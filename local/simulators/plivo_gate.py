@@ -59,6 +59,7 @@ class RestStats:
         self.per_request_uuid: Counter[str] = Counter()
         self.per_call_uuid: Counter[str] = Counter()
         self.per_call: Counter[str] = Counter()
+        self.recent: deque[float] = deque()  # admission times inside the rate-limit window
 
     def attribute(self, sim: PlivoSim, some_id: str) -> None:
         call = sim.find(some_id)
@@ -93,7 +94,6 @@ class PlivoGate:
         self.stats = stats
         self.rate_limit = rate_limit
         self.rate_window = rate_window
-        self.recent: deque[float] = deque()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         match = ACCOUNT_PATH.match(str(scope.get("path", ""))) if scope["type"] == "http" else None
@@ -128,9 +128,10 @@ class PlivoGate:
 
     def _admit(self) -> bool:
         now = time.monotonic()
-        while self.recent and self.recent[0] <= now - self.rate_window:
-            self.recent.popleft()
-        if len(self.recent) >= self.rate_limit:
+        recent = self.stats.recent
+        while recent and recent[0] <= now - self.rate_window:
+            recent.popleft()
+        if len(recent) >= self.rate_limit:
             return False
-        self.recent.append(now)
+        recent.append(now)
         return True

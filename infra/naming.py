@@ -12,8 +12,9 @@ from pathlib import Path
 from infra.config import Environment
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# What the root Dockerfile copies into the queue image; directories are walked recursively.
-IMAGE_INPUTS: tuple[str, ...] = ("Dockerfile", "pyproject.toml", "uv.lock", "service")
+# What the root Dockerfile copies into the queue image (its COPY lines and .dockerignore's allow-list), plus the
+# Dockerfile itself; directories are walked recursively.
+IMAGE_INPUTS: tuple[str, ...] = ("Dockerfile", "README.md", "pyproject.toml", "uv.lock", "service")
 _SKIPPED_PARTS = frozenset({"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
 _SKIPPED_SUFFIXES = (".pyc", ".pyo")
 TAG_LENGTH = 16

@@ -1,0 +1,136 @@
+"""Environment file validation: each rule stops synthesis naming the file, the key and the fix.
+
+These tests import only the config model, never the provider bindings, so they run in well under a second.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.config import ConfigError, Environment, load_environment, load_environments, validate_environment
+from infra.main import ENVIRONMENTS_DIR, apply_rollback
+from infra.naming import REPO_ROOT
+
+SOURCE = "environments/demo.toml"
+BASE: dict[str, Any] = {
+    "project": "demo-project",
+    "project_number": 123456789,
+    "region": "europe-west1",
+    "state_bucket": "demo-tfstate",
+    "deletion_protection": False,
+    "agent": {"image": "r/agent:1.0", "longest_call_seconds": 600, "timeout_seconds": 900},
+    "backend": {"image": "r/backend:1.0"},
+    "redis": {"mode": "memorystore"},
+}
+
+
+def _with(path: str, value: Any) -> dict[str, Any]:
+    """BASE with one dotted key set (value `...` deletes it)."""
+    data = copy.deepcopy(BASE)
+    *parents, last = path.split(".")
+    node = data
+    for part in parents:
+        node = node.setdefault(part, {})
+    if value is ...:
+        del node[last]
+    else:
+        node[last] = value
+    return data
+
+
+def _error(data: dict[str, Any]) -> str:
+    with pytest.raises(ConfigError) as caught:
+        validate_environment("demo", SOURCE, data)
+    return str(caught.value)
+
+
+def test_base_is_valid_and_defaults_apply() -> None:
+    env = validate_environment("demo", SOURCE, BASE)
+    assert env.config.queue.timeout_seconds == 300
+    assert env.config.backend.timeout_seconds == 300
+    assert env.config.queue.min_instances >= 1
+    assert env.timing_overrides() == {"SERVICE_TIMEOUT": 300}
+
+
+def test_committed_environments_are_valid() -> None:
+    envs = load_environments(ENVIRONMENTS_DIR, REPO_ROOT)
+    names = {e.name for e in envs}
+    assert {"staging", "production"} <= names
+    prod = next(e for e in envs if e.name == "production")
+    assert prod.config.deletion_protection is True
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("colour", "blue", ["colour", "Extra inputs are not permitted", "Fix: remove `colour`"]),
+        ("agent.colour", "blue", ["agent.colour", "Fix: remove `agent.colour`"]),
+        ("state_bucket", ..., ["state_bucket", "Field required", "Fix: add `state_bucket = …`"]),
+        ("agent.image", ..., ["agent.image", "Field required", "Fix: add `agent.image = …`"]),
+        ("region", "mars-north1", ["region", "'mars-north1' is not a Cloud Run region", "Fix: use one of"]),
+        ("agent.region", "us-east1", ["agent.region", "outside the environment's region", 'agent.region = "europe']),
+        ("redis.region", "asia-east1", ["redis.region", "outside the environment's region"]),
+        ("agent.timeout_seconds", 300, ["agent.timeout_seconds", "shorter than agent.longest_call_seconds", ">= 600"]),
+        ("queue.timeout_seconds", 3601, ["queue.timeout_seconds", "<= 3600", "maximum request timeout"]),
+        ("agent.timeout_seconds", 4000, ["agent.timeout_seconds", "<= 3600"]),
+        ("queue.min_instances", 0, ["queue.min_instances", ">= 1"]),
+        ("queue.cpu_idle", True, ["queue.cpu_idle", "Fix: remove"]),
+        ("agent.image", "r/agent:latest", ["agent.image", "latest", "Fix: pin a version tag"]),
+        ("queue_image", "r/queue", ["queue_image", "no tag"]),
+        ("timing.SERVICE_TIMEOUT", 600, ["timing", "Fix: set queue.timeout_seconds instead"]),
+        ("timing.POLL_FASTER", 1, ["timing", "unknown timing variable"]),
+        ("timing.REQUEST_TIMEOUT", 400, ["timing", "REQUEST_TIMEOUT"]),
+        ("backend.invokers", ["everyone"], ["backend.invokers", "not an IAM member"]),
+        ("redis", {"mode": "secret"}, ["redis.url_secret", "Field required"]),
+    ],
+)
+def test_each_rule_names_file_key_and_fix(key: str, value: Any, expected: list[str]) -> None:
+    message = _error(_with(key, value))
+    assert message.startswith(f"{SOURCE}: ")
+    for fragment in expected:
+        assert fragment in message, message
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    data = _with("colour", "blue")
+    data["region"] = "nowhere"
+    lines = _error(data).splitlines()
+    assert len(lines) == 2
+    assert all(line.startswith(SOURCE) for line in lines)
+
+
+def test_file_errors_name_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "qa.toml"
+    path.write_text('project = "demo-project"\nregion = "us-east1"\nbogus = 1\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_environment(path, tmp_path)
+    assert "qa.toml: bogus: Extra inputs are not permitted" in str(caught.value)
+    path.write_text("project = \n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"qa\.toml: \(file\): not valid TOML"):
+        load_environment(path, tmp_path)
+
+
+def test_bad_file_name_is_refused() -> None:
+    with pytest.raises(ConfigError, match="not a valid environment name"):
+        validate_environment("Prod_EU", "environments/Prod_EU.toml", BASE)
+
+
+def test_secret_redis_mode() -> None:
+    env = validate_environment("demo", SOURCE, _with("redis", {"mode": "secret", "url_secret": "redis-url"}))
+    assert env.config.redis.mode == "secret"
+
+
+def test_rollback_pins_one_environment() -> None:
+    envs: list[Environment] = [validate_environment(n, f"environments/{n}.toml", BASE) for n in ("a", "b")]
+    pinned = apply_rollback(envs, {"CALLQUEUE_ROLLBACK_ENV": "a", "CALLQUEUE_ROLLBACK_IMAGE": "r/queue:abc"})
+    assert [e.config.queue_image for e in pinned] == ["r/queue:abc", None]
+    with pytest.raises(ConfigError, match="go together"):
+        apply_rollback(envs, {"CALLQUEUE_ROLLBACK_ENV": "a"})
+    with pytest.raises(ConfigError, match=r"no environments/c\.toml"):
+        apply_rollback(envs, {"CALLQUEUE_ROLLBACK_ENV": "c", "CALLQUEUE_ROLLBACK_IMAGE": "r/queue:abc"})
+    with pytest.raises(ConfigError, match="latest"):
+        apply_rollback(envs, {"CALLQUEUE_ROLLBACK_ENV": "a", "CALLQUEUE_ROLLBACK_IMAGE": "r/queue:latest"})

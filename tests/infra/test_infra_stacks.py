@@ -1,0 +1,191 @@
+"""Policy tests on the synthesized Terraform JSON of every environment (partial inventories, not full diffs)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from callqueue.settings import PLAIN_VARIABLES, TIMING_VARIABLES
+from infra.config import MemorystoreRedis
+from infra.naming import built_queue_image
+
+from .conftest import Synthesis, container, resources
+
+SERVICES = {"queue": "queue", "agent": "agent", "backend": "backend_service"}
+REF = re.compile(r"^\$\{google_cloud_run_v2_service\.(\w+)\.uri\}$")
+QUEUE_SA = "serviceAccount:${google_service_account.queue_sa.email}"
+
+
+@pytest.fixture(params=["staging", "production"])
+def env_name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def _stack(synthesis: Synthesis, name: str) -> dict[str, Any]:
+    return synthesis.stacks[name]
+
+
+def _env(synthesis: Synthesis, name: str) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in container(_stack(synthesis, name), "queue")["env"]}
+
+
+def test_every_environment_file_has_a_stack(synthesis: Synthesis) -> None:
+    assert set(synthesis.stacks) == set(synthesis.environments)
+
+
+def test_three_services_in_the_one_region(synthesis: Synthesis, env_name: str) -> None:
+    stack, cfg = _stack(synthesis, env_name), synthesis.environments[env_name].config
+    services = resources(stack, "google_cloud_run_v2_service")
+    assert set(services) == set(SERVICES.values())
+    assert {s["location"] for s in services.values()} == {cfg.region}
+    assert stack["provider"]["google"][0]["region"] == cfg.region
+    for redis in resources(stack, "google_redis_instance").values():
+        assert redis["region"] == cfg.region
+    for registry in resources(stack, "google_artifact_registry_repository").values():
+        assert registry["location"] == cfg.region
+
+
+def test_timeouts_limits_and_no_perpetual_diffs(synthesis: Synthesis, env_name: str) -> None:
+    stack, cfg = _stack(synthesis, env_name), synthesis.environments[env_name].config
+    services = resources(stack, "google_cloud_run_v2_service")
+    assert services["queue"]["template"]["timeout"] == "300s"
+    assert services["backend_service"]["template"]["timeout"] == "300s"
+    assert services["agent"]["template"]["timeout"] == f"{cfg.agent.timeout_seconds}s"
+    for service_id, service in services.items():
+        assert service["deletion_protection"] is cfg.deletion_protection
+        assert service["lifecycle"]["ignore_changes"] == ["client", "client_version"]
+        limits = container(stack, service_id)["resources"]["limits"]
+        assert set(limits) == {"cpu", "memory"}, service_id
+
+
+def test_agent_timeout_covers_the_longest_call(synthesis: Synthesis, env_name: str) -> None:
+    cfg = synthesis.environments[env_name].config
+    agent = resources(_stack(synthesis, env_name), "google_cloud_run_v2_service")["agent"]
+    assert int(agent["template"]["timeout"].removesuffix("s")) >= cfg.agent.longest_call_seconds
+
+
+def test_queue_keeps_cpu_and_an_instance(synthesis: Synthesis, env_name: str) -> None:
+    stack = _stack(synthesis, env_name)
+    queue = resources(stack, "google_cloud_run_v2_service")["queue"]
+    assert container(stack, "queue")["resources"]["cpu_idle"] is False
+    assert queue["template"]["scaling"]["min_instance_count"] >= 1
+    assert container(stack, "queue")["startup_probe"]["http_get"]["path"] == "/api/health"
+
+
+def test_queue_env_contract(synthesis: Synthesis, env_name: str) -> None:
+    env = _env(synthesis, env_name)
+    cfg = synthesis.environments[env_name].config
+    timing = {v.name for v in TIMING_VARIABLES}
+    assert timing | {"CLOUD_RUN_OPTIMIZED"} <= set(env)
+    assert env["CLOUD_RUN_OPTIMIZED"]["value"] == "true"
+    known = timing | {"CLOUD_RUN_OPTIMIZED"} | {v.name for v in PLAIN_VARIABLES}
+    assert set(env) <= known, "every variable the stack sets is one the service reads"
+    for name in (
+        "AGENT_SERVER_URL",
+        "BACKEND_URL",
+        "REDIS_URL",
+        "PUBLIC_BASE_URL",
+        "PLIVO_AUTH_ID",
+        "PLIVO_AUTH_TOKEN",
+    ):
+        assert name in env, name
+    if cfg.queue.dispatch_rate is not None:
+        assert env["DISPATCH_RATE"]["value"] == str(cfg.queue.dispatch_rate)
+    if cfg.queue.max_concurrent_calls is not None:
+        assert env["MAX_CONCURRENT_CALLS"]["value"] == str(cfg.queue.max_concurrent_calls)
+    assert env["PUBLIC_BASE_URL"]["value"] == (
+        f"https://{cfg.name_prefix}-queue-{cfg.project_number}.{cfg.region}.run.app"
+    )
+
+
+def test_urls_are_wired_by_reference(synthesis: Synthesis, env_name: str) -> None:
+    env = _env(synthesis, env_name)
+    agent, backend = REF.match(env["AGENT_SERVER_URL"]["value"]), REF.match(env["BACKEND_URL"]["value"])
+    assert agent and agent.group(1) == "agent"
+    assert backend and backend.group(1) == "backend_service"
+    if isinstance(synthesis.environments[env_name].config.redis, MemorystoreRedis):
+        assert env["REDIS_URL"]["value"] == (
+            "redis://${google_redis_instance.redis.host}:${google_redis_instance.redis.port}/0"
+        )
+        queue = resources(_stack(synthesis, env_name), "google_cloud_run_v2_service")["queue"]
+        interfaces = queue["template"]["vpc_access"]["network_interfaces"]
+        assert interfaces == [
+            {
+                "network": "${google_compute_network.network.name}",
+                "subnetwork": "${google_compute_subnetwork.run_subnet.name}",
+            }
+        ]
+
+
+def test_secrets_come_from_secret_manager_only(synthesis: Synthesis, env_name: str) -> None:
+    env = _env(synthesis, env_name)
+    cfg = synthesis.environments[env_name].config
+    for var in PLAIN_VARIABLES:
+        if var.secret:
+            entry = env[var.name]
+            assert "value" not in entry, var.name
+            assert entry["value_source"]["secret_key_ref"]["version"] == cfg.plivo.secret_version
+    assert env["PLIVO_AUTH_ID"]["value_source"]["secret_key_ref"]["secret"] == cfg.plivo.auth_id_secret
+    assert env["PLIVO_AUTH_TOKEN"]["value_source"]["secret_key_ref"]["secret"] == cfg.plivo.auth_token_secret
+    text = synthesis.raw[env_name]
+    assert "auth_string" not in text and "secret_data" not in text  # no secret value reaches state or JSON
+
+
+def test_iam(synthesis: Synthesis, env_name: str) -> None:
+    stack, cfg = _stack(synthesis, env_name), synthesis.environments[env_name].config
+    accounts = resources(stack, "google_service_account")
+    assert set(accounts) == {"queue_sa", "agent_sa", "backend_sa"}
+    for role, service_id in SERVICES.items():
+        service = resources(stack, "google_cloud_run_v2_service")[service_id]
+        assert service["template"]["service_account"] == f"${{google_service_account.{role}_sa.email}}"
+    grants = {
+        (m["name"], m["member"])
+        for m in resources(stack, "google_cloud_run_v2_service_iam_member").values()
+        if m["role"] == "roles/run.invoker"
+    }
+    assert ("${google_cloud_run_v2_service.agent.name}", QUEUE_SA) in grants
+    assert ("${google_cloud_run_v2_service.backend_service.name}", QUEUE_SA) in grants
+    expected_public = {
+        SERVICES[role]
+        for role, svc in (("queue", cfg.queue), ("agent", cfg.agent), ("backend", cfg.backend))
+        if "allUsers" in svc.invokers
+    }
+    public = {name.split(".")[1] for name, member in grants if member == "allUsers"}
+    assert public == expected_public
+    assert "agent" in public, "Plivo's webhooks must reach the agent"
+    assert not {"queue", "backend_service"} & public, "queue and backend stay private in the committed files"
+    readers = {
+        (m["secret_id"], m["member"], m["role"])
+        for m in resources(stack, "google_secret_manager_secret_iam_member").values()
+    }
+    for secret in (cfg.plivo.auth_id_secret, cfg.plivo.auth_token_secret):
+        assert (secret, QUEUE_SA, "roles/secretmanager.secretAccessor") in readers
+
+
+def test_queue_image_is_built_at_its_content_tag(synthesis: Synthesis, env_name: str) -> None:
+    stack, env = _stack(synthesis, env_name), synthesis.environments[env_name]
+    image = container(stack, "queue")["image"]
+    _, tag = image.rsplit(":", 1)
+    assert tag == synthesis.tag and tag != "latest"
+    assert image == built_queue_image(env, synthesis.tag)
+    build = resources(stack, "terraform_data")["queue_image_build"]
+    assert build["triggers_replace"] == image
+    exec_ = build["provisioner"][0]["local-exec"]
+    assert f"--tag={image}" in exec_["command"]
+    assert exec_["working_dir"] == "${path.root}/../../.."
+    queue = resources(stack, "google_cloud_run_v2_service")["queue"]
+    assert "terraform_data.queue_image_build" in queue["depends_on"]
+    assert stack["output"]["queue_image"]["value"] == image
+
+
+def test_apis_backend_and_outputs(synthesis: Synthesis, env_name: str) -> None:
+    stack, cfg = _stack(synthesis, env_name), synthesis.environments[env_name].config
+    apis = {r["service"] for r in resources(stack, "google_project_service").values()}
+    for api in ("run", "artifactregistry", "cloudbuild", "secretmanager", "compute", "iam"):
+        assert f"{api}.googleapis.com" in apis
+    assert stack["terraform"]["backend"] == {"gcs": {"bucket": cfg.state_bucket, "prefix": f"callqueue/{env_name}"}}
+    assert {"queue_url", "agent_url", "backend_url", "queue_image"} <= set(stack["output"])
+    if isinstance(cfg.redis, MemorystoreRedis):
+        assert stack["output"]["redis_host"]["value"] == "${google_redis_instance.redis.host}"

@@ -23,7 +23,7 @@ async def check_plivo(ctx: Context) -> CheckResult:
     if not (settings.plivo_auth_id and settings.plivo_auth_token):
         return warn(
             "plivo",
-            "no Plivo credentials: status is never polled from Plivo, only callbacks and the agent report it",
+            "no Plivo credentials: status polling from Plivo is disabled (only callbacks and the agent report status)",
             "set PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN (from Secret Manager on Cloud Run)",
         )
     base = _account_base(settings.plivo_api_base_url, settings.plivo_auth_id)
@@ -34,10 +34,10 @@ async def check_plivo(ctx: Context) -> CheckResult:
     }
     try:
         response = await ctx.http.get(base, auth=auth, timeout=ctx.timeout_s)
-        via = "account details"
+        via = "an account-details read"
         if response.status_code == 404:  # no account endpoint at this base (e.g. a simulator): list one call
             response = await ctx.http.get(base + "Call/", params={"limit": 1}, auth=auth, timeout=ctx.timeout_s)
-            via = "call list (no account endpoint at this base URL)"
+            via = "a call-list read (no account-details endpoint at this base URL)"
     except httpx.TimeoutException:
         return fail(
             "plivo",
@@ -81,9 +81,9 @@ async def check_plivo(ctx: Context) -> CheckResult:
     if settings.dispatch_rate > DEFAULT_CPS:
         return warn(
             "plivo",
-            f"credentials accepted ({via}); DISPATCH_RATE={settings.dispatch_rate}/s exceeds Plivo's default CPS",
+            f"credentials accepted by {via}; DISPATCH_RATE={settings.dispatch_rate}/s exceeds Plivo's default CPS",
             f"ask Plivo to raise the account's CPS, or set DISPATCH_RATE≤{DEFAULT_CPS}: "
             "excess calls wait at Plivo and look stuck in 'initiated'",
             **details,
         )
-    return ok("plivo", f"credentials accepted ({via})", **details)
+    return ok("plivo", f"credentials accepted by {via}", **details)

@@ -152,7 +152,8 @@ async def _outbox(store: CallStore) -> CheckResult:
             f"inspect {keys.dead_letters} with redis-cli and fix the backend before re-delivering",
             **details,
         )
-    return ok("results-outbox", f"{size} result(s) awaiting delivery" + (f", oldest {oldest:.0f} s" if oldest else ""))
+    summary = f"{size} result(s) awaiting delivery" + (f", oldest settled {oldest:.0f} s ago" if oldest else "")
+    return ok("results-outbox", summary, **details)
 
 
 async def check_queue(ctx: Context) -> list[CheckResult]:

@@ -1,0 +1,305 @@
+"""`diagnose` against the simulators and a real Redis, healthy and broken one way at a time.
+
+Each test asserts the verdict, the remedy an operator reads, and the exit code (1 on any fail, 0 on warnings).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from redis.asyncio import Redis
+
+from callqueue.ops.checks.profile import WRONG_PROFILE_FIX
+from callqueue.ops.checks.region import COLOCATE_FIX
+from callqueue.states import CallStatus
+from callqueue.store.calls import CallStore
+from local.redis_server import ThrowawayRedis
+
+Run = Callable[..., tuple[int, dict[str, Any]]]
+SEED_AGENT = "https://pipecat-agent-staging-443142017693.us-east1.run.app"
+SEED_BACKEND = "https://backend-staging-443142017693.asia-southeast1.run.app"
+
+
+def verdicts(checks: dict[str, Any]) -> dict[str, str]:
+    return {name: c["verdict"] for name, c in checks.items()}
+
+
+def test_healthy_environment_passes_every_check(diagnose: Run, env: dict[str, str]) -> None:
+    code, checks = diagnose(env, "--timeout", "3")
+    assert code == 0
+    assert verdicts(checks) == {
+        name: "ok"
+        for name in (
+            "settings",
+            "profile",
+            "redis",
+            "redis-eviction",
+            "agent",
+            "backend",
+            "region",
+            "plivo",
+            "queue-backlog",
+            "stuck-calls",
+            "results-outbox",
+        )
+    }
+    assert checks["profile"]["details"]["values"]["INITIAL_STATUS_DELAY"] == "5 (profile:local)"
+
+
+def test_seed_regions_fail_whether_or_not_the_urls_answer(diagnose: Run, env: dict[str, str]) -> None:
+    env |= {"AGENT_SERVER_URL": SEED_AGENT, "BACKEND_URL": SEED_BACKEND}
+    code, checks = diagnose(env, "--timeout", "1", "--skip", "agent,backend")
+    assert code == 1
+    region = checks["region"]
+    assert region["verdict"] == "fail"
+    assert region["remedy"] == COLOCATE_FIX == "deploy all three services in one region (see infra)"
+    assert "agent in us-east1" in region["summary"] and "backend in asia-southeast1" in region["summary"]
+    assert "agent" not in checks  # skipped: the region verdict stands on the URL strings alone
+
+
+def test_same_region_and_legacy_urls(diagnose: Run, env: dict[str, str]) -> None:
+    same = {
+        "AGENT_SERVER_URL": "https://agent-123.us-east1.run.app",
+        "BACKEND_URL": "https://backend-123.us-east1.run.app",
+    }
+    code, checks = diagnose(env | same, "--timeout", "1", "--skip", "agent,backend")
+    assert (code, checks["region"]["verdict"]) == (0, "ok")
+    assert "us-east1" in checks["region"]["summary"]
+    legacy = same | {"BACKEND_URL": "https://backend-abc123xyz-ue.a.run.app"}
+    code, checks = diagnose(env | legacy, "--timeout", "1", "--skip", "agent,backend")
+    assert (code, checks["region"]["verdict"]) == (0, "warn")
+    assert "region unknown for backend" in checks["region"]["summary"]
+    assert COLOCATE_FIX in checks["region"]["remedy"]
+
+
+def _on_cloud_run(env: dict[str, str], peers: dict[str, str]) -> dict[str, str]:
+    return env | {"K_SERVICE": "callqueue-queue", "GCE_METADATA_HOST": peers["metadata"], "AUTH_MODE": "auto"}
+
+
+def test_queue_region_comes_from_the_metadata_server(diagnose: Run, env: dict[str, str], peers: dict[str, str]) -> None:
+    env = _on_cloud_run(env, peers) | {
+        "AGENT_SERVER_URL": "https://agent-123.europe-west1.run.app",
+        "BACKEND_URL": "https://backend-123.europe-west1.run.app",
+    }
+    code, checks = diagnose(env, "--timeout", "1", "--skip", "agent,backend")
+    assert checks["region"]["verdict"] == "ok", checks["region"]
+    assert checks["region"]["details"]["queue"] == "europe-west1 (from the metadata server)"
+    env["AGENT_SERVER_URL"] = "https://agent-123.us-east1.run.app"
+    code, checks = diagnose(env, "--timeout", "1", "--skip", "agent,backend")
+    assert (code, checks["region"]["verdict"]) == (1, "fail")
+    assert "queue in europe-west1" in checks["region"]["summary"]
+
+
+def test_metadata_server_unreachable_leaves_the_queue_region_unknown(
+    diagnose: Run, env: dict[str, str], closed_port_url: str
+) -> None:
+    env |= {"K_SERVICE": "q", "AUTH_MODE": "none", "AGENT_SERVER_URL": "https://agent-123.us-east1.run.app"}
+    dead = closed_port_url.replace("redis://", "http://").removesuffix("/0")
+    code, checks = diagnose(env, "--timeout", "1", "--skip", "agent", "--metadata-url", dead)
+    assert (code, checks["region"]["verdict"]) == (0, "warn")
+    assert checks["region"]["details"]["queue"].startswith("unknown: metadata server lookup failed")
+
+
+def test_403_is_explained_as_the_missing_invoker_grant(
+    diagnose: Run, env: dict[str, str], peers: dict[str, str]
+) -> None:
+    code, checks = diagnose(_on_cloud_run(env, peers) | {"AGENT_SERVER_URL": peers["forbidden"]}, "--timeout", "2")
+    assert code == 1
+    agent = checks["agent"]
+    assert agent["verdict"] == "fail"
+    assert "answered 403" in agent["summary"]
+    assert "roles/run.invoker" in agent["remedy"] and "add-iam-policy-binding" in agent["remedy"]
+    assert agent["details"]["auth"] == "Google ID token from the metadata server"
+
+
+def test_401_is_explained_as_a_missing_token(diagnose: Run, env: dict[str, str], peers: dict[str, str]) -> None:
+    code, checks = diagnose(env | {"BACKEND_URL": peers["unauthorized"]}, "--timeout", "2")
+    assert code == 1
+    assert "requires a Google ID token and none was sent" in checks["backend"]["summary"]
+    assert "AUTH_MODE=auto" in checks["backend"]["remedy"]
+
+
+def test_hung_peer_ends_within_the_timeout(diagnose: Run, env: dict[str, str], peers: dict[str, str]) -> None:
+    started = time.monotonic()
+    code, checks = diagnose(env | {"AGENT_SERVER_URL": peers["hung"]}, "--timeout", "1")
+    assert time.monotonic() - started < 4
+    assert code == 1
+    assert checks["agent"]["verdict"] == "fail"
+    assert "no answer" in checks["agent"]["summary"] and "within 1 s" in checks["agent"]["summary"]
+    assert checks["backend"]["verdict"] == "ok"
+
+
+def test_non_json_health_is_a_warning(diagnose: Run, env: dict[str, str], peers: dict[str, str]) -> None:
+    code, checks = diagnose(env | {"AGENT_SERVER_URL": peers["not_json"]}, "--timeout", "2")
+    assert (code, checks["agent"]["verdict"]) == (0, "warn")
+    assert "not JSON" in checks["agent"]["summary"]
+
+
+def test_redis_down(diagnose: Run, env: dict[str, str], closed_port_url: str) -> None:
+    code, checks = diagnose(env | {"REDIS_URL": closed_port_url}, "--timeout", "1")
+    assert code == 1
+    assert checks["redis"]["verdict"] == "fail"
+    assert "unreachable" in checks["redis"]["summary"]
+    assert "check REDIS_URL" in checks["redis"]["remedy"]
+    assert checks["queue"]["verdict"] == "fail"
+    assert checks["agent"]["verdict"] == "ok"
+
+
+def test_eviction_policy(diagnose: Run, env: dict[str, str]) -> None:
+    with ThrowawayRedis() as redis:
+
+        async def set_policy(policy: str) -> None:
+            async with Redis.from_url(redis.url) as client:
+                await client.config_set("maxmemory-policy", policy)
+
+        asyncio.run(set_policy("allkeys-lru"))
+        code, checks = diagnose(env | {"REDIS_URL": redis.url}, "--timeout", "2")
+        assert (code, checks["redis-eviction"]["verdict"]) == (1, "fail")
+        assert "noeviction" in checks["redis-eviction"]["remedy"]
+        asyncio.run(set_policy("volatile-lru"))
+        code, checks = diagnose(env | {"REDIS_URL": redis.url}, "--timeout", "2")
+        assert (code, checks["redis-eviction"]["verdict"]) == (0, "warn")
+
+
+def test_wrong_profile_on_cloud_run(diagnose: Run, env: dict[str, str], peers: dict[str, str]) -> None:
+    env = _on_cloud_run(env, peers) | {"CLOUD_RUN_OPTIMIZED": "false"}
+    code, checks = diagnose(env, "--timeout", "2")
+    assert code == 1
+    profile = checks["profile"]
+    assert profile["verdict"] == "fail"
+    assert profile["remedy"] == WRONG_PROFILE_FIX
+    assert "set CLOUD_RUN_OPTIMIZED=true" in profile["remedy"]
+    assert profile["details"]["values"]["AUTO_MISS_TIMEOUT"] == "45 (profile:local)"
+
+
+def test_cloud_run_profile_off_cloud_run_and_low_overrides_warn(diagnose: Run, env: dict[str, str]) -> None:
+    code, checks = diagnose(env | {"CLOUD_RUN_OPTIMIZED": "true"}, "--timeout", "2")
+    assert (code, checks["profile"]["verdict"]) == (0, "warn")
+    assert "unset CLOUD_RUN_OPTIMIZED" in checks["profile"]["remedy"]
+    env |= {"K_SERVICE": "q", "AUTH_MODE": "none", "INITIAL_STATUS_DELAY": "5", "GCE_METADATA_HOST": "127.0.0.1:9"}
+    code, checks = diagnose(env, "--timeout", "1", "--skip", "region")
+    assert checks["profile"]["verdict"] == "warn"
+    assert "INITIAL_STATUS_DELAY=5 < 20" in checks["profile"]["summary"]
+    assert checks["profile"]["details"]["values"]["INITIAL_STATUS_DELAY"] == "5 (override)"
+
+
+def test_plivo_credentials(diagnose: Run, env: dict[str, str]) -> None:
+    code, checks = diagnose(env | {"PLIVO_AUTH_TOKEN": "wrong"}, "--timeout", "2")
+    assert (code, checks["plivo"]["verdict"]) == (1, "fail")
+    assert "401" in checks["plivo"]["summary"]
+    without = {k: v for k, v in env.items() if not k.startswith("PLIVO_AUTH")}
+    code, checks = diagnose(without, "--timeout", "2")
+    assert (code, checks["plivo"]["verdict"]) == (0, "warn")
+    assert "status polling from Plivo is disabled" in checks["plivo"]["summary"]
+    code, checks = diagnose(env | {"DISPATCH_RATE": "5"}, "--timeout", "2")
+    assert checks["plivo"]["verdict"] == "warn" and "CPS" in checks["plivo"]["summary"]
+
+
+def test_settings_errors_are_a_failed_check(diagnose: Run, env: dict[str, str]) -> None:
+    code, checks = diagnose(env | {"REDIS_URL": "http://not-redis"}, "--timeout", "1")
+    assert (code, list(checks)) == (1, ["settings"])
+    assert "REDIS_URL='http://not-redis' is not a Redis URL" in checks["settings"]["summary"]
+    code, checks = diagnose(env | {"REQUEST_TIMEOUT": "soon"}, "--timeout", "1")
+    assert "REQUEST_TIMEOUT='soon' is not a whole number" in checks["settings"]["summary"]
+
+
+async def _age(redis_url: str, prefix: str, by_s: int) -> list[str]:
+    """Calls in three states, then moved back in time: one dispatched, one in a dead dispatch, one queued."""
+    async with Redis.from_url(redis_url, decode_responses=True) as redis:
+        store = CallStore(redis, prefix)
+        ids = [(await store.enqueue(f"+1555000000{i}", "ops", {})).call_id for i in range(3)]
+        assert (await store.claim(100, 100, 60_000, "w")).call_id == ids[0]
+        await store.mark_dispatched(ids[0], "req-0", {}, 1_000)
+        assert (await store.claim(100, 100, 60_000, "w")).call_id == ids[1]
+        past = store.now_ms() - by_s * 1000
+        await redis.hset(store.keys.call(ids[0]), "updated_at", past)
+        await redis.zadd(store.keys.tracking, {ids[0]: past})
+        await redis.zadd(store.keys.dispatching, {ids[1]: past})
+        await redis.hset(store.keys.call(ids[2]), "created_at", past)
+        await store.transition(ids[0], CallStatus.COMPLETED, "test")
+        return ids
+
+
+def test_stuck_calls_and_undelivered_results(diagnose: Run, env: dict[str, str], prefix: str) -> None:
+    ids = asyncio.run(_age(env["REDIS_URL"], prefix, by_s=30))
+    code, checks = diagnose(env, "--timeout", "2")
+    assert code == 1  # a queued call and no instance heartbeat: nothing dispatches
+    assert checks["queue-backlog"]["verdict"] == "fail"
+    assert "no instance has a heartbeat" in checks["queue-backlog"]["summary"]
+    assert checks["stuck-calls"]["verdict"] == "ok"  # 30 s is inside every window
+    assert checks["results-outbox"]["verdict"] == "ok"
+
+    prefix2 = prefix + "-old"
+    ids = asyncio.run(_age(env["REDIS_URL"], prefix2, by_s=4000))
+    code, checks = diagnose(env | {"REDIS_KEY_PREFIX": prefix2}, "--timeout", "2")
+    stuck = checks["stuck-calls"]
+    assert stuck["verdict"] == "fail"
+    assert "1 dispatching" in stuck["summary"]
+    assert any(ids[1] in line and "lease ran out" in line for line in stuck["details"]["calls"])
+    assert "dispatch reconciler is not running" in stuck["remedy"]
+    outbox = checks["results-outbox"]  # the completed call settled just now: its result is not late yet
+    assert (outbox["verdict"], outbox["details"]["pending"]) == ("ok", 1)
+
+
+async def _dispatched_long_ago(redis_url: str, prefix: str, status: CallStatus, by_s: int) -> str:
+    async with Redis.from_url(redis_url, decode_responses=True) as redis:
+        store = CallStore(redis, prefix)
+        call_id = (await store.enqueue("+15550001111", "ops", {})).call_id
+        await store.claim(100, 100, 60_000, "w")
+        await store.mark_dispatched(call_id, "req-x", {}, 1_000)
+        if status is not CallStatus.DISPATCHED:
+            await store.transition(call_id, status, "test")
+        past = store.now_ms() - by_s * 1000
+        await redis.hset(store.keys.call(call_id), "updated_at", past)
+        await redis.zadd(store.keys.tracking, {call_id: past}, xx=True)
+        await store.heartbeat("instance-1")
+        return call_id
+
+
+def test_call_past_its_window_is_stuck(diagnose: Run, env: dict[str, str], prefix: str) -> None:
+    # local profile: dispatched/initiated window = 5 + 45 + 10 + 10 = 70 s
+    call_id = asyncio.run(_dispatched_long_ago(env["REDIS_URL"], prefix, CallStatus.INITIATED, 71))
+    code, checks = diagnose(env, "--timeout", "2")
+    assert code == 1
+    stuck = checks["stuck-calls"]
+    assert stuck["verdict"] == "fail"
+    first, second = stuck["details"]["calls"]
+    assert re.fullmatch(rf"{call_id} initiated for 7[12] s \(window 70 s\)", first)
+    assert re.fullmatch(rf"{call_id} status check overdue by 7[12] s", second)
+    assert "status tracker" in stuck["remedy"]
+    assert checks["queue-backlog"]["verdict"] == "ok"
+
+
+def test_ringing_gets_a_longer_window(diagnose: Run, env: dict[str, str], prefix: str) -> None:
+    # ringing: 70 s + Plivo's 120 s ring timeout; its overdue status check is what gives it away
+    call_id = asyncio.run(_dispatched_long_ago(env["REDIS_URL"], prefix, CallStatus.RINGING, 150))
+    code, checks = diagnose(env, "--timeout", "2")
+    assert code == 1
+    (line,) = checks["stuck-calls"]["details"]["calls"]
+    assert re.fullmatch(rf"{call_id} status check overdue by 15[01] s", line)
+
+
+async def _old_result(redis_url: str, prefix: str, by_s: int) -> None:
+    async with Redis.from_url(redis_url, decode_responses=True) as redis:
+        store = CallStore(redis, prefix)
+        call_id = (await store.enqueue("+15550002222", "ops", {})).call_id
+        await store.claim(100, 100, 60_000, "w")
+        await store.transition(call_id, CallStatus.FAILED, "test")
+        await redis.hset(store.keys.call(call_id), "updated_at", store.now_ms() - by_s * 1000)
+
+
+def test_undelivered_results(diagnose: Run, env: dict[str, str], prefix: str) -> None:
+    asyncio.run(_old_result(env["REDIS_URL"], prefix, 600))
+    code, checks = diagnose(env, "--timeout", "2")
+    outbox = checks["results-outbox"]
+    assert (code, outbox["verdict"]) == (0, "warn")
+    assert outbox["summary"] == "1 result(s) undelivered, oldest settled 600 s ago"
+    assert "backend" in outbox["remedy"]
+    asyncio.run(_old_result(env["REDIS_URL"], prefix, 7200))
+    code, checks = diagnose(env, "--timeout", "2")
+    assert (code, checks["results-outbox"]["verdict"]) == (1, "fail")
+    assert checks["results-outbox"]["details"]["pending"] == 2

@@ -82,7 +82,8 @@ class StatusMirror:
             await self.redis.xadd(self.stream, {k: str(v) for k, v in fields.items()})
 
     async def watch(self, call: AgentCall, interval: float) -> None:
-        """Poll until the call is final (only run when the agent writes to Redis)."""
+        """Announce the dialled call as queued, then poll until it is final (run only when writing to Redis)."""
+        await self._emit(call)
         while call.status not in FINAL:
             await self.refresh(call)
             await asyncio.sleep(interval)

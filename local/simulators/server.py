@@ -37,9 +37,8 @@ def _wait_until_answering(base_url: str, server: uvicorn.Server, thread: threadi
     while time.monotonic() < deadline:
         if not thread.is_alive():
             raise RuntimeError(f"server for {base_url} exited during startup")
-        if server.started:
-            if _answers(base_url):
-                return
+        if server.started and _answers(base_url):
+            return
         time.sleep(0.005)
     raise RuntimeError(f"server for {base_url} did not answer within {timeout} s")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -138,6 +138,10 @@ def test_answer_returns_stream_xml(agent: str) -> None:
     assert answer.status_code == 200 and "<Stream" in answer.text and "/ws</Stream>" in answer.text
 
 
+def stream(client: redis.Redis, key: str) -> list[dict[str, str]]:
+    return [fields for _, fields in cast(list[tuple[str, dict[str, str]]], client.xrange(key))]
+
+
 def test_status_changes_are_written_to_the_redis_stream(
     plivo: str, receiver: Receiver, until: Callable[..., Any]
 ) -> None:
@@ -151,8 +155,8 @@ def test_status_changes_are_written_to_the_redis_stream(
         with running(app) as agent:
             script(plivo, PHONE, talk_for=3)
             httpx.post(f"{agent}/start", json=start_body(receiver)).raise_for_status()
-            until(lambda: any(f["status"] == "completed" for _, f in client.xrange(f"{prefix}:agent-events")))
-        events = [fields for _, fields in client.xrange(f"{prefix}:agent-events")]
+            until(lambda: any(f["status"] == "completed" for f in stream(client, f"{prefix}:agent-events")))
+        events = stream(client, f"{prefix}:agent-events")
     finally:
         client.delete(f"{prefix}:agent-events")
         client.close()

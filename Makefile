@@ -34,3 +34,23 @@ test: sync lint typecheck unit ## the full CI gate: install, lint, types, tests
 
 bench: sync ## benchmarks; results are written to bench/results.md
 	$(UV) run --no-sync python -m local.with_redis python -m bench
+
+# Infrastructure (docs/infrastructure.md). The cdktf CLI is pinned and fetched by npx; synth and snapshot need
+# only Python, diff/deploy/rollback also need Terraform and gcloud credentials. Extra CLI flags: CDKTF_ARGS=…
+CDKTF := npx --yes cdktf-cli@0.21.0
+
+synth: ## synthesize every environment into cdktf.out/ (no cdktf CLI or Terraform needed)
+	$(UV) run --no-sync python -m infra.main
+
+snapshot: ## refresh the committed snapshots in tests/infra/snapshots/
+	$(UV) run --no-sync python -m infra.snapshot
+
+diff: ## show what a deploy would change in one environment: make diff ENV=staging
+	$(CDKTF) diff $(ENV) $(CDKTF_ARGS)
+
+deploy: ## build the queue image if its sources changed, then deploy one environment: make deploy ENV=staging
+	$(CDKTF) deploy $(ENV) $(CDKTF_ARGS)
+
+rollback: ## deploy one environment at a pinned queue image: make rollback ENV=staging IMAGE=<image>:<tag>
+	@test -n "$(IMAGE)" || { echo "usage: make rollback ENV=<env> IMAGE=<registry>/<project>/<repo>/<name>:<tag>" >&2; exit 2; }
+	CALLQUEUE_ROLLBACK_ENV=$(ENV) CALLQUEUE_ROLLBACK_IMAGE=$(IMAGE) $(CDKTF) deploy $(ENV) $(CDKTF_ARGS)

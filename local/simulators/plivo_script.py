@@ -18,7 +18,17 @@ CALLBACK_MODE = re.compile(r"^(send|drop|duplicate|late:\d+(\.\d+)?)$")
 
 
 class Script(BaseModel):
-    """The scripted life of one call, from `POST Call/` to its detail record."""
+    """The scripted life of one call, from `POST Call/` to its detail record (all times in script seconds).
+
+    invisible_for: every GET naming the call (and the lists) misses it this long after creation — the
+      "call not found right after creation" symptom. queue_for: least time queued at Plivo (the CPS slot may
+      add more). ring_after: from leaving the queue to ringing, or to failing for busy/failed/timeout; no
+      lookup finds the call in between. answer_after: ringing time before the answer (completed, capped by
+      the request's ring_timeout: a later answer becomes no-answer) or before giving up (no_answer,
+      canceled). talk_for: answered time (capped by time_limit). callbacks: per event `ring`/`hangup` one of
+      send, drop, duplicate, late:N. out_of_order: the ring callback waits until the hang-up one was sent.
+      recording: a recording exists after an answered call. cdr_delay: hang-up until the detail record shows.
+    """
 
     model_config = ConfigDict(extra="forbid")
 

@@ -105,6 +105,25 @@ def peers(release: threading.Event) -> Iterator[dict[str, str]]:
     async def identity(audience: str) -> PlainTextResponse:
         return PlainTextResponse(f"token-for-{audience}")
 
+    queue = FastAPI()
+
+    @queue.get("/_sim/ping")
+    async def queue_ping() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @queue.get("/api/health")
+    async def queue_health() -> dict[str, Any]:  # the shape of callqueue.api.health
+        return {
+            "status": "ok",
+            "timing": {
+                "profile": "local",
+                "reason": "CLOUD_RUN_OPTIMIZED=false",
+                "values": {"INITIAL_STATUS_DELAY": 5},
+                "sources": {"INITIAL_STATUS_DELAY": "profile:local"},
+            },
+            "redis": {"status": "ok", "latency_ms": 0.4},
+        }
+
     with running(create_plivo_app(AUTH_ID, AUTH_TOKEN)) as plivo:
         servers = {
             "agent": _simulator("agent", plivo),
@@ -114,6 +133,7 @@ def peers(release: threading.Event) -> Iterator[dict[str, str]]:
             "not_json": _health_app(200, text="<html>welcome</html>"),
             "hung": hung,
             "metadata": metadata,
+            "queue": queue,
         }
         contexts = {name: running(app) for name, app in servers.items()}
         urls = {"plivo": plivo, **{name: ctx.__enter__() for name, ctx in contexts.items()}}

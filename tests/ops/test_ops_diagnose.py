@@ -6,14 +6,17 @@ Each test asserts the verdict, the remedy an operator reads, and the exit code (
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
 
 from callqueue.ops.checks.profile import WRONG_PROFILE_FIX
+from callqueue.ops.checks.queue_service import wrong_profile
 from callqueue.ops.checks.region import COLOCATE_FIX
 from callqueue.states import CallStatus
 from callqueue.store.calls import CallStore
@@ -303,3 +306,31 @@ def test_undelivered_results(diagnose: Run, env: dict[str, str], prefix: str) ->
     code, checks = diagnose(env, "--timeout", "2")
     assert (code, checks["results-outbox"]["verdict"]) == (1, "fail")
     assert checks["results-outbox"]["details"]["pending"] == 2
+
+
+def test_stack_outputs_point_diagnose_at_a_deployment(
+    diagnose: Run, env: dict[str, str], peers: dict[str, str], tmp_path: Path
+) -> None:
+    outputs = {
+        name: {"sensitive": False, "type": "string", "value": peers[role]}
+        for name, role in (("agent_url", "agent"), ("backend_url", "forbidden"), ("queue_url", "queue"))
+    }
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(outputs))
+    code, checks = diagnose(env, "--timeout", "2", "--stack-outputs", str(path))
+    assert code == 1
+    assert checks["agent"]["verdict"] == "ok"
+    assert checks["backend"]["verdict"] == "fail"  # the backend URL came from the outputs
+    service = checks["queue-service"]
+    assert service["verdict"] == "ok"
+    assert service["details"]["profile"] == "local (CLOUD_RUN_OPTIMIZED=false)"
+    assert wrong_profile("https://callqueue-queue-1.us-east1.run.app", "local")
+    assert not wrong_profile("https://callqueue-queue-1.us-east1.run.app", "cloud_run")
+
+
+def test_unreadable_stack_outputs(diagnose: Run, env: dict[str, str], tmp_path: Path) -> None:
+    code, checks = diagnose(env, "--stack-outputs", str(tmp_path / "missing.json"))
+    assert (code, list(checks)) == (1, ["stack-outputs"])
+    (tmp_path / "empty.json").write_text("{}")
+    code, checks = diagnose(env, "--stack-outputs", str(tmp_path / "empty.json"))
+    assert "was the stack deployed?" in checks["stack-outputs"]["summary"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -17,14 +18,16 @@ from callqueue.ops.checks.peers import check_peer, peers
 from callqueue.ops.checks.plivo import check_plivo
 from callqueue.ops.checks.profile import check_profile, check_settings
 from callqueue.ops.checks.queue import check_queue
+from callqueue.ops.checks.queue_service import check_queue_service
 from callqueue.ops.checks.redis_health import check_eviction, check_redis
 from callqueue.ops.checks.region import check_region
 from callqueue.ops.context import Context, build_context
 from callqueue.ops.report import render_json, render_text
 from callqueue.ops.runner import Check, run_all
+from callqueue.ops.stack_outputs import StackOutputsError, env_from_outputs
 from callqueue.ops.verdict import CheckResult, exit_code, fail
 
-CHECK_NAMES = ("profile", "redis", "redis-eviction", "agent", "backend", "region", "plivo", "queue")
+CHECK_NAMES = ("profile", "redis", "redis-eviction", "agent", "backend", "region", "plivo", "queue", "queue-service")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -33,6 +36,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=None, help="seconds per request (default REQUEST_TIMEOUT)")
     parser.add_argument("--skip", default="", help=f"comma-separated checks to skip: {','.join(CHECK_NAMES)}")
     parser.add_argument("--metadata-url", default=None, help="metadata server base URL (default GCE_METADATA_HOST)")
+    parser.add_argument(
+        "--stack-outputs", default=None, help="`terraform output -json` of a deployed stack: check its URLs"
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no details, verdicts and fixes only")
     return parser.parse_args(argv)
 
@@ -54,6 +60,9 @@ def build_checks(ctx: Context) -> list[Check]:
         Check("plivo", partial(check_plivo, ctx), "check PLIVO_API_BASE_URL and egress"),
         Check("queue", partial(check_queue, ctx), "check REDIS_URL and the VPC path to Redis"),
     ]
+    queue_url = ctx.env.get("QUEUE_URL", "").strip()
+    if queue_url:  # the deployed queue's own view of its profile and Redis; known only when given
+        checks.append(Check("queue-service", partial(check_queue_service, ctx, queue_url), "check QUEUE_URL"))
     return checks
 
 
@@ -66,6 +75,8 @@ async def diagnose(ctx: Context, skip: set[str]) -> list[CheckResult]:
 
 
 async def _main(args: argparse.Namespace, env: Mapping[str, str] | None) -> tuple[Context, list[CheckResult]]:
+    if args.stack_outputs:
+        env = {**(os.environ if env is None else env), **env_from_outputs(args.stack_outputs)}
     ctx = build_context(env, args.timeout, args.metadata_url)
     try:
         skip = {s.strip() for s in args.skip.split(",") if s.strip()}
@@ -79,6 +90,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     try:
         ctx, results = asyncio.run(_main(args, env))
         extra = {"on_cloud_run": ctx.on_cloud_run, "timeout_s": ctx.timeout_s}
+    except StackOutputsError as exc:
+        results = [fail("stack-outputs", str(exc), "deploy the stack, or run terraform output from its directory")]
+        extra = {}
     except Exception as exc:  # last resort: the tool reports, it never prints a traceback
         results = [fail("diagnose", f"the tool failed: {type(exc).__name__}: {exc}", "report this as a bug")]
         extra = {}

@@ -37,7 +37,7 @@ bench: sync ## benchmarks; results are written to bench/results.md
 
 # Infrastructure (docs/infrastructure.md). The cdktf CLI is pinned and fetched by npx; synth and snapshot need
 # only Python, diff/deploy/rollback also need Terraform and gcloud credentials. Extra CLI flags: CDKTF_ARGS=…
-CDKTF := npx --yes cdktf-cli@0.21.0
+CDKTF := CHECKPOINT_DISABLE=1 npx --yes cdktf-cli@0.21.0
 
 synth: ## synthesize every environment into cdktf.out/ (no cdktf CLI or Terraform needed)
 	$(UV) run --no-sync python -m infra.main
@@ -54,3 +54,33 @@ deploy: ## build the queue image if its sources changed, then deploy one environ
 rollback: ## deploy one environment at a pinned queue image: make rollback ENV=staging IMAGE=<image>:<tag>
 	@test -n "$(IMAGE)" || { echo "usage: make rollback ENV=<env> IMAGE=<registry>/<project>/<repo>/<name>:<tag>" >&2; exit 2; }
 	CALLQUEUE_ROLLBACK_ENV=$(ENV) CALLQUEUE_ROLLBACK_IMAGE=$(IMAGE) $(CDKTF) deploy $(ENV) $(CDKTF_ARGS)
+
+# Operations (docs/runbook.md). diagnose and logs read a deployed environment: its URLs from the stack's outputs
+# (terraform, after `make deploy` from this checkout), its project and queue service name from environments/$(ENV).toml.
+# Memorystore is private: from a laptop the Redis checks are skipped unless REDIS_URL reaches it (e.g. a tunnel).
+OPS_STACK := cdktf.out/stacks/$(ENV)
+DIAGNOSE_SKIP ?= $(if $(REDIS_URL),profile,profile,redis,redis-eviction,queue)
+SINCE ?= 1h
+LIMIT ?= 200
+
+diagnose: ## check a deployed environment (config, peers, auth, regions, Plivo): make diagnose ENV=staging
+	@command -v terraform >/dev/null 2>&1 || { echo "make diagnose needs terraform to read the $(ENV) stack's outputs (install it, or run callqueue-diagnose with AGENT_SERVER_URL/BACKEND_URL/QUEUE_URL set)" >&2; exit 2; }
+	@test -f $(OPS_STACK)/cdk.tf.json || { echo "no synthesized stack at $(OPS_STACK): run make synth (and make deploy ENV=$(ENV)) first" >&2; exit 2; }
+	@test -d $(OPS_STACK)/.terraform || terraform -chdir=$(OPS_STACK) init -input=false >/dev/null || { echo "terraform init failed in $(OPS_STACK): are your gcloud application-default credentials set?" >&2; exit 2; }
+	@outputs=$$(mktemp) && trap 'rm -f $$outputs' EXIT && \
+	  terraform -chdir=$(OPS_STACK) output -json >$$outputs || { echo "terraform output failed for $(ENV): is the stack deployed?" >&2; exit 2; }; \
+	  token=$$(command -v gcloud >/dev/null 2>&1 && gcloud auth print-identity-token 2>/dev/null || true); \
+	  [ -n "$$token" ] || echo "note: no gcloud identity token: private services will answer 401/403" >&2; \
+	  CALLQUEUE_ID_TOKEN=$$token $(UV) run --no-sync python -m callqueue.ops.diagnose --stack-outputs $$outputs --skip $(DIAGNOSE_SKIP) $(ARGS)
+
+connectivity: ## DNS, TCP, TLS, HTTP status and latency to every peer, with this shell's settings: make connectivity [ARGS="-n 20"]
+	$(UV) run --no-sync python -m callqueue.ops.connectivity $(ARGS)
+
+logs: ## the queue service's recent logs from Cloud Logging: make logs ENV=staging [CALL_ID=…] [SINCE=1h] [LIMIT=200]
+	@command -v gcloud >/dev/null 2>&1 || { echo "make logs needs the gcloud CLI (https://cloud.google.com/sdk/docs/install), logged in with gcloud auth login" >&2; exit 2; }
+	@read -r project service < <($(UV) run --no-sync python -c "from pathlib import Path; from infra.config import load_environment; from infra.naming import service_name; e = load_environment(Path('environments/$(ENV).toml')); print(e.config.project, service_name(e, 'queue'))") || { echo "cannot read environments/$(ENV).toml" >&2; exit 2; }; \
+	  filter="resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"$$service\""; \
+	  if [ -n "$(CALL_ID)" ]; then filter="$$filter AND (textPayload:\"$(CALL_ID)\" OR jsonPayload.message:\"$(CALL_ID)\" OR jsonPayload.call_id=\"$(CALL_ID)\")"; fi; \
+	  echo "# $$project: $$filter (last $(SINCE), at most $(LIMIT) entries)" >&2; \
+	  gcloud logging read "$$filter" --project="$$project" --freshness=$(SINCE) --limit=$(LIMIT) --order=asc \
+	    --format='value(timestamp,severity,textPayload,jsonPayload.message)'

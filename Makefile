@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 ENV ?= staging
 
-.PHONY: help bootstrap sync run test lint typecheck unit bench synth snapshot diff deploy rollback diagnose connectivity logs
+.PHONY: help bootstrap sync run demo docs test lint typecheck unit bench synth snapshot diff deploy rollback diagnose connectivity logs
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -19,6 +19,13 @@ sync: bootstrap ## install every locked dependency group into .venv
 run: bootstrap ## run the queue service locally on embedded defaults (starts Redis and the simulators if needed)
 	$(UV) sync --locked --all-groups --quiet
 	$(UV) run --no-sync python -m local.stack
+
+demo: bootstrap ## like run, but queue one test call, print its status changes until its outcome, and exit
+	$(UV) sync --locked --all-groups --quiet
+	$(UV) run --no-sync python -m local.stack --demo
+
+docs: ## regenerate the variable tables of docs/configuration.md from the settings module
+	$(UV) run --no-sync python -m local.config_doc
 
 lint: ## ruff (lint and format check)
 	$(UV) run --no-sync ruff check .
@@ -66,7 +73,7 @@ LIMIT ?= 200
 diagnose: ## check a deployed environment (config, peers, auth, regions, Plivo): make diagnose ENV=staging
 	@command -v terraform >/dev/null 2>&1 || { echo "make diagnose needs terraform to read the $(ENV) stack's outputs (install it, or run callqueue-diagnose with AGENT_SERVER_URL/BACKEND_URL/QUEUE_URL set)" >&2; exit 2; }
 	@test -f $(OPS_STACK)/cdk.tf.json || { echo "no synthesized stack at $(OPS_STACK): run make synth (and make deploy ENV=$(ENV)) first" >&2; exit 2; }
-	@test -d $(OPS_STACK)/.terraform || terraform -chdir=$(OPS_STACK) init -input=false >/dev/null || { echo "terraform init failed in $(OPS_STACK): are your gcloud application-default credentials set?" >&2; exit 2; }
+	@terraform -chdir=$(OPS_STACK) init -input=false >/dev/null || { echo "terraform init failed in $(OPS_STACK): are your gcloud application-default credentials set?" >&2; exit 2; }
 	@outputs=$$(mktemp) && trap 'rm -f $$outputs' EXIT && \
 	  terraform -chdir=$(OPS_STACK) output -json >$$outputs || { echo "terraform output failed for $(ENV): is the stack deployed?" >&2; exit 2; }; \
 	  token=$$(command -v gcloud >/dev/null 2>&1 && gcloud auth print-identity-token 2>/dev/null || true); \
@@ -78,6 +85,7 @@ connectivity: ## DNS, TCP, TLS, HTTP status and latency to every peer, with this
 
 logs: ## the queue service's recent logs from Cloud Logging: make logs ENV=staging [CALL_ID=…] [SINCE=1h] [LIMIT=200]
 	@command -v gcloud >/dev/null 2>&1 || { echo "make logs needs the gcloud CLI (https://cloud.google.com/sdk/docs/install), logged in with gcloud auth login" >&2; exit 2; }
+	@[ -n "$$(gcloud auth list --filter=status:ACTIVE --format='value(account)' 2>/dev/null)" ] || { echo "make logs needs gcloud credentials: run gcloud auth login (roles/logging.viewer on the project)" >&2; exit 2; }
 	@read -r project service < <($(UV) run --no-sync python -c "from pathlib import Path; from infra.config import load_environment; from infra.naming import service_name; e = load_environment(Path('environments/$(ENV).toml')); print(e.config.project, service_name(e, 'queue'))") || { echo "cannot read environments/$(ENV).toml" >&2; exit 2; }; \
 	  filter="resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"$$service\""; \
 	  if [ -n "$(CALL_ID)" ]; then filter="$$filter AND (textPayload:\"$(CALL_ID)\" OR jsonPayload.message:\"$(CALL_ID)\" OR jsonPayload.call_id=\"$(CALL_ID)\")"; fi; \

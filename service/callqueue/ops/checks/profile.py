@@ -14,7 +14,7 @@ def check_settings(ctx: Context) -> CheckResult:
         return fail(
             "settings",
             f"the service would not start: {ctx.settings_error}",
-            "fix the variable named above (every variable is listed in service/callqueue/settings.py)",
+            "fix the variable named above (docs/configuration.md lists every variable)",
         )
     return ok("settings", "loaded: the service would start with this environment")
 

@@ -27,6 +27,8 @@ CONCURRENCY = 20
 IDLE_S = 0.2
 BASE_MS = 500
 MAX_AGE_MS = 72 * 3_600_000
+RECORDING_LOOKUPS = 4
+RECORDING_WAIT_MS = 2_000
 
 
 def backoff_ms(attempts: int, cap_ms: int) -> int:
@@ -69,7 +71,13 @@ class ResultDelivery:
         if record is None:
             await self._dead_letter(member, "the call record no longer exists", record_exists=False)
             return
-        record = await self._with_recording(record)
+        record, wait = await self._with_recording(record)
+        if wait:
+            # Plivo lists a recording only once the call's record is written, seconds after hang-up.
+            await self.store.redis.zadd(
+                self.store.keys.outbox, {member: self.store.now_ms() + RECORDING_WAIT_MS}, xx=True
+            )
+            return
         outcome = await self.backend.post_result(result_body(record, status), member)
         if outcome.kind == "delivered":
             await self.store.redis.zrem(self.store.keys.outbox, member)
@@ -113,24 +121,24 @@ class ResultDelivery:
             await pipe.execute()
         log.error("result %s dead-lettered: %s", member, reason)
 
-    async def _with_recording(self, record: CallRecord) -> CallRecord:
+    async def _with_recording(self, record: CallRecord) -> tuple[CallRecord, bool]:
+        """The record with its recording URL when the call wants one; True = not listed yet, ask again shortly."""
         if self.plivo is None or not wants_recording(record) or record.call_uuid is None:
-            return record
-        if record.tracking.get("recording_lookups", "0") >= "3":
-            return record
-        await self.store.set_tracking_fields(
-            record.call_id, recording_lookups=int(record.tracking.get("recording_lookups", "0")) + 1
-        )
+            return record, False
+        lookups = int(record.tracking.get("recording_lookups", "0"))
+        if lookups >= RECORDING_LOOKUPS:
+            return record, False
+        await self.store.set_tracking_fields(record.call_id, recording_lookups=lookups + 1)
         try:
             found = await self.plivo.recordings(record.call_uuid)
         except (PlivoError, PlivoRateLimited) as exc:
-            log.warning("call %s: recording lookup failed (%s); delivering without it", record.call_id, exc)
-            return record
+            log.warning("call %s: recording lookup failed (%s)", record.call_id, exc)
+            return record, lookups + 1 < RECORDING_LOOKUPS
         url = next((str(r["recording_url"]) for r in found if r.get("recording_url")), None)
         if url is None:
-            return record
+            return record, lookups + 1 < RECORDING_LOOKUPS
         await self.store.redis.hset(self.store.keys.call(record.call_id), "recording_url", url)  # type: ignore[misc]
-        return await self.store.get(record.call_id) or record
+        return await self.store.get(record.call_id) or record, False
 
     @staticmethod
     def _attempt_fields(status: str) -> tuple[str, str]:

@@ -63,23 +63,28 @@ class Checker:
         if not obs.answered:
             await self._count_error(record, obs.error or "no source answered")
             return
+        applied = await apply_event(self.store, obs.event) if obs.event is not None else None
+        # A safety-net poll that finds news means events are not reaching us: back to polling every interval.
+        events_flowing = bool(last_event) and not (applied and applied.changed)
         fields: dict[str, str | int] = {"last_poll_ms": now}
         if record.tracking.get("consecutive_errors", "0") != "0":
             fields["consecutive_errors"] = 0
         if obs.queued:
             fields["queued_seen_ms"] = now
-        if last_event:
+        if obs.problems:
+            fields["last_source_problem"] = "; ".join(obs.problems)[:500]
+        if events_flowing:
             fields["silent_checks"] = silent + 1
+        elif last_event:
+            fields["last_event_ms"] = 0
         await self.store.set_tracking_fields(call_id, **fields)
-        applied = await apply_event(self.store, obs.event) if obs.event is not None else None
         status = applied.status if applied and applied.status else record.status
         waiting = status in NEVER_RANG and not obs.queued and not obs.live
         if waiting and self._past_miss_deadline(record, now) and await self._settle_missed(record):
             return
-        if last_event:
-            await self.store.reschedule(call_id, self.cadence.quiet_ms(silent + 1))
-        else:
-            await self.store.reschedule(call_id, self.cadence.poll_ms)
+        await self.store.reschedule(
+            call_id, self.cadence.quiet_ms(silent + 1) if events_flowing else self.cadence.poll_ms
+        )
 
     def _past_miss_deadline(self, record: CallRecord, now: int) -> bool:
         started = max(record.dispatched_at_ms or record.created_at_ms, int(record.tracking.get("queued_seen_ms", "0")))

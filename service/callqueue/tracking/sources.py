@@ -8,13 +8,13 @@ the call still being queued or live (the `missed` rule needs it), and the error 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import httpx
 
 from callqueue.clients.agent import AgentClient, AgentProtocolError
 from callqueue.clients.plivo import PlivoClient, PlivoError
-from callqueue.states import CallStatus
+from callqueue.states import SETTLED, CallStatus
 from callqueue.store.records import CallRecord
 from callqueue.tracking.events import BadEvent, CallEvent, from_agent_status, from_cdr, from_live
 
@@ -28,6 +28,7 @@ class Observation:
     live: bool = False  # a source shows the call ringing or answered
     answered: bool = False  # at least one source gave a valid answer
     error: str | None = None  # why no source could answer (counts toward MAX_CONSECUTIVE_ERRORS)
+    problems: list[str] = field(default_factory=list)  # every source error, even when another source answered
 
 
 class Sources:
@@ -37,16 +38,41 @@ class Sources:
 
     async def observe(self, record: CallRecord) -> Observation:
         obs = Observation()
+        plivo_ok = False
         if self.plivo is not None:
             try:
                 await self._plivo(record, obs)
+                plivo_ok = True
             except (PlivoError, BadEvent) as exc:
                 obs.error = f"Plivo: {exc}"
+                obs.problems.append(obs.error)
             # PlivoRateLimited propagates: the caller backs off without counting an error.
         if obs.event is None or (obs.event.status is CallStatus.INITIATED and not obs.queued):
             # Plivo had nothing to say (no call uuid yet, or Plivo unreachable): the agent is the last fallback.
             await self._agent(record, obs)
+            if plivo_ok and obs.event is not None and obs.event.source == "agent-status":
+                await self._confirm_with_plivo(record, obs)
         return obs
+
+    async def _confirm_with_plivo(self, record: CallRecord, obs: Observation) -> None:
+        """The agent told us the call uuid: Plivo's own view of the call outranks the agent's summary of it."""
+        assert obs.event is not None
+        call_uuid = obs.event.fields.get("call_uuid")
+        if record.call_uuid or not call_uuid:
+            return
+        agent_event, again = obs.event, Observation()
+        try:
+            await self._plivo(replace(record, call_uuid=str(call_uuid)), again)
+        except (PlivoError, BadEvent) as exc:
+            log.info("call %s: Plivo could not confirm the agent's status: %s", record.call_id, exc)
+            return
+        if again.event is not None:
+            again.event = replace(again.event, fields={**agent_event.fields, **again.event.fields})
+            obs.event, obs.live = again.event, again.live
+        elif agent_event.status in SETTLED:
+            # Plivo has no record yet: keep what the agent told (its call uuid), settle once Plivo confirms.
+            detail = {"agent_status": agent_event.detail.get("status"), "awaiting": "Plivo detail record"}
+            obs.event = CallEvent(record.call_id, CallStatus.INITIATED, "agent-status", detail, agent_event.fields)
 
     async def _plivo(self, record: CallRecord, obs: Observation) -> None:
         assert self.plivo is not None
@@ -64,6 +90,8 @@ class Sources:
             queued = await self.plivo.queued_call(record.request_uuid)
             obs.answered = True
             if queued is not None:
+                if str(queued.get("call_status")) != "queued":
+                    raise BadEvent(f"queued-call answer without call_status 'queued': {str(queued)[:200]}")
                 obs.queued = True
                 detail = {"observed": "queued at Plivo for a CPS slot"}
                 obs.event = CallEvent(record.call_id, CallStatus.INITIATED, "plivo-api:queued", detail)
@@ -76,6 +104,7 @@ class Sources:
             known = await self.agent.status(record.call_id)
         except (httpx.HTTPError, AgentProtocolError) as exc:
             reason = f"agent: {type(exc).__name__}: {exc}"
+            obs.problems.append(reason)
             obs.error = f"{obs.error}; {reason}" if obs.error else reason
             return
         if known is None:
@@ -96,10 +125,13 @@ class Sources:
             )
         except BadEvent as exc:
             reason = f"agent: {exc}"
+            obs.problems.append(reason)
             obs.error = f"{obs.error}; {reason}" if obs.error else reason
             return
         obs.answered, obs.error = True, None
         obs.live = obs.live or event.status in (CallStatus.RINGING, CallStatus.IN_PROGRESS)
-        obs.queued = obs.queued or known.status.strip().lower() == "queued"
+        # The agent says "queued" until the call rings; only without a call uuid can that mean Plivo's queue.
+        dialled = bool(record.call_uuid or known.call_uuid)
+        obs.queued = obs.queued or (known.status.strip().lower() == "queued" and not dialled)
         if obs.event is None or event.status is not CallStatus.INITIATED or event.fields:
             obs.event = event

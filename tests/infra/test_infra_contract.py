@@ -8,8 +8,7 @@ import re
 import pytest
 
 from callqueue.settings import load_settings
-
-from .conftest import Synthesis, container, resources
+from tests.infra.conftest import Synthesis, container, resources
 
 # Terraform expressions stand for values known only at apply time; give them plausible stand-ins.
 _STAND_INS = {

@@ -10,8 +10,7 @@ import pytest
 from infra.config import Environment, with_queue_image
 from infra.naming import REPO_ROOT
 from infra.snapshot import normalize, snapshot_path
-
-from .conftest import Synthesis, container, resources, synthesize
+from tests.infra.conftest import Synthesis, container, resources, synthesize
 
 
 def test_two_synths_are_byte_identical(synthesis: Synthesis, tmp_path: Path, environments: list[Environment]) -> None:

@@ -10,8 +10,7 @@ import pytest
 from callqueue.settings import PLAIN_VARIABLES, TIMING_VARIABLES
 from infra.config import MemorystoreRedis
 from infra.naming import built_queue_image
-
-from .conftest import Synthesis, container, resources
+from tests.infra.conftest import Synthesis, container, resources
 
 SERVICES = {"queue": "queue", "agent": "agent", "backend": "backend_service"}
 REF = re.compile(r"^\$\{google_cloud_run_v2_service\.(\w+)\.uri\}$")

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 
 from callqueue.ops.checks.profile import WRONG_PROFILE_FIX
@@ -306,6 +307,27 @@ def test_undelivered_results(diagnose: Run, env: dict[str, str], prefix: str) ->
     code, checks = diagnose(env, "--timeout", "2")
     assert (code, checks["results-outbox"]["verdict"]) == (1, "fail")
     assert checks["results-outbox"]["details"]["pending"] == 2
+
+
+def test_dead_letters_warn(diagnose: Run, env: dict[str, str], prefix: str) -> None:
+    async def dead_letter() -> None:
+        async with Redis.from_url(env["REDIS_URL"]) as redis:
+            await redis.zadd(CallStore(redis, prefix).keys.dead_letters, {"abc:completed": 1})
+
+    asyncio.run(dead_letter())
+    code, checks = diagnose(env, "--timeout", "2")
+    assert (code, checks["results-outbox"]["verdict"]) == (0, "warn")
+    assert checks["results-outbox"]["summary"] == "1 result(s) gave up delivery (dead letters)"
+    assert f"{prefix}:outbox:dead" in checks["results-outbox"]["remedy"]
+
+
+def test_unknown_skip_is_a_usage_error(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    from callqueue.ops.diagnose import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--skip", "agnet"], env)
+    assert exited.value.code == 2
+    assert "unknown check(s) agnet" in capsys.readouterr().err
 
 
 def test_stack_outputs_point_diagnose_at_a_deployment(

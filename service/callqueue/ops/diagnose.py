@@ -40,7 +40,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--stack-outputs", default=None, help="`terraform output -json` of a deployed stack: check its URLs"
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no details, verdicts and fixes only")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    if unknown := args.skip - set(CHECK_NAMES):
+        parser.error(f"--skip: unknown check(s) {', '.join(sorted(unknown))}; known: {', '.join(CHECK_NAMES)}")
+    return args
 
 
 async def _profile(ctx: Context) -> CheckResult:
@@ -79,8 +83,7 @@ async def _main(args: argparse.Namespace, env: Mapping[str, str] | None) -> tupl
         env = {**(os.environ if env is None else env), **env_from_outputs(args.stack_outputs)}
     ctx = build_context(env, args.timeout, args.metadata_url)
     try:
-        skip = {s.strip() for s in args.skip.split(",") if s.strip()}
-        return ctx, await diagnose(ctx, skip)
+        return ctx, await diagnose(ctx, args.skip)
     finally:
         await ctx.aclose()
 

@@ -57,8 +57,8 @@ def test_tls_against_a_plain_http_port(connectivity: Run, env: dict[str, str], p
 def test_403_names_the_invoker_grant(connectivity: Run, env: dict[str, str], peers: dict[str, str]) -> None:
     code, checks = connectivity(env | {"AGENT_SERVER_URL": peers["forbidden"]}, "-n", "3", "--timeout", "2")
     assert code == 1
-    assert "answered 403" in checks["agent"]["summary"]
-    assert "roles/run.invoker" in checks["agent"]["remedy"]
+    assert checks["agent"]["summary"] == "HTTP: agent answered 403 to a request without an ID token: it is private"
+    assert "AUTH_MODE=auto" in checks["agent"]["remedy"] and "roles/run.invoker" in checks["agent"]["remedy"]
 
 
 def test_wrong_plivo_credentials(connectivity: Run, env: dict[str, str]) -> None:

@@ -57,6 +57,11 @@ def explain_status(peer: Peer, code: int, token_kind: str) -> tuple[str, str] | 
             f"{peer.name} answered 401: the ID token was rejected",
             f"the token's audience must be the service URL {peer.url}; check the token source and clock",
         )
+    if code == 403 and token_kind == "none":  # Cloud Run answers 403, not 401, to an anonymous request
+        return (
+            f"{peer.name} answered 403 to a request without an ID token: it is private",
+            "send a token (AUTH_MODE=auto on Cloud Run; CALLQUEUE_ID_TOKEN off it), and " + invoker_fix(peer.url),
+        )
     if code == 403:
         return (
             f"{peer.name} answered 403: the caller is authenticated but not allowed to invoke it",

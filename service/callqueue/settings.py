@@ -55,6 +55,12 @@ class PlainVariable:
 # Every other variable the service reads. `None` means "no default": see the meaning for what happens then.
 PLAIN_VARIABLES: tuple[PlainVariable, ...] = (
     PlainVariable("PORT", "8080", "port the HTTP server listens on (Cloud Run sets it)"),
+    PlainVariable(
+        "SERVICE_ROLE",
+        "all",
+        "'all': API, webhooks and background work; 'webhooks': only Plivo's callbacks and health, no background"
+        " work (the public face on Cloud Run, so the API can stay private)",
+    ),
     PlainVariable("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis holding the queue and all call state"),
     PlainVariable("REDIS_KEY_PREFIX", "cq", "prefix of every Redis key, to share one Redis between deployments"),
     PlainVariable("AGENT_SERVER_URL", "http://127.0.0.1:7860", "base URL of the voice agent (POST /start)"),
@@ -111,6 +117,7 @@ class TimingProfile:
 class Settings:
     timing: TimingProfile
     port: int
+    service_role: Literal["all", "webhooks"]
     redis_url: str
     redis_key_prefix: str
     agent_server_url: str
@@ -227,12 +234,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     log_level = req("LOG_LEVEL").upper()
     if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         raise SettingsError(f"LOG_LEVEL={log_level!r} is not valid: use DEBUG, INFO, WARNING or ERROR")
+    service_role = req("SERVICE_ROLE").lower()
+    if service_role not in {"all", "webhooks"}:
+        raise SettingsError(f"SERVICE_ROLE={service_role!r} is not valid: use all or webhooks")
     results_path = req("BACKEND_RESULTS_PATH")
     if not results_path.startswith("/"):
         raise SettingsError(f"BACKEND_RESULTS_PATH={results_path!r} must start with '/'")
     return Settings(
         timing=load_timing(env),
         port=_int("PORT", req("PORT"), 1, 65535),
+        service_role=service_role,  # type: ignore[arg-type]  # checked against the literal's values above
         redis_url=redis_url,
         redis_key_prefix=req("REDIS_KEY_PREFIX"),
         agent_server_url=_url("AGENT_SERVER_URL", req("AGENT_SERVER_URL")),

@@ -19,7 +19,13 @@ log = logging.getLogger("callqueue")
 
 
 def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
-    """Build the app; `background=False` serves the API without dispatch or tracking loops (API-only tests)."""
+    """Build the app; `background=False` serves the API without dispatch or tracking loops (API-only tests).
+
+    With SERVICE_ROLE=webhooks only Plivo's callbacks and the health check are served and nothing runs in the
+    background: that instance is the public face Plivo reaches, while the API stays private.
+    """
+    webhooks_only = settings.service_role == "webhooks"
+    background = background and not webhooks_only
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -41,7 +47,7 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (calls, queue, health):
+    for module in (health,) if webhooks_only else (calls, queue, health):
         app.include_router(module.router)
     from callqueue.background import extra_routers
 

@@ -30,6 +30,7 @@ async def health(runtime: RuntimeDep) -> JSONResponse:
     body: dict[str, Any] = {
         "status": "ok",
         "version": __version__,
+        "role": runtime.settings.service_role,
         "instance": runtime.instance_id,
         "timing": timing_json(runtime),
         "draining": runtime.stop.is_set(),

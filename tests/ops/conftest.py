@@ -19,6 +19,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from local.redis_server import ThrowawayRedis, free_port
+from local.simulators.agent import create_agent_app
+from local.simulators.backend import create_backend_app
 from local.simulators.plivo import create_plivo_app
 from local.simulators.server import running
 
@@ -42,20 +44,6 @@ def _health_app(status: int = 200, body: Any = None, text: str | None = None) ->
         return JSONResponse(body if body is not None else {"detail": f"answer {status}"}, status)
 
     return app
-
-
-def _simulator(name: str, plivo_url: str) -> FastAPI:
-    """The agent or backend simulator; a plain healthy app if that simulator is not importable."""
-    try:
-        if name == "agent":
-            from local.simulators.agent import create_agent_app
-
-            return create_agent_app(plivo_url, AUTH_ID, AUTH_TOKEN)
-        from local.simulators.backend import create_backend_app
-
-        return create_backend_app()
-    except ImportError:
-        return _health_app(200, {"status": "ok"})
 
 
 @pytest.fixture(scope="session")
@@ -126,8 +114,8 @@ def peers(release: threading.Event) -> Iterator[dict[str, str]]:
 
     with running(create_plivo_app(AUTH_ID, AUTH_TOKEN)) as plivo:
         servers = {
-            "agent": _simulator("agent", plivo),
-            "backend": _simulator("backend", plivo),
+            "agent": create_agent_app(plivo, AUTH_ID, AUTH_TOKEN),
+            "backend": create_backend_app(),
             "forbidden": _health_app(403, {"detail": "Forbidden"}),
             "unauthorized": _health_app(401, {"detail": "Unauthorized"}),
             "not_json": _health_app(200, text="<html>welcome</html>"),

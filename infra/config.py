@@ -91,8 +91,8 @@ def _check_image(value: str) -> str:
     return value
 
 
-class _Service(_Strict):
-    """Settings every Cloud Run service has."""
+class _Sizing(_Strict):
+    """Placement and sizing every Cloud Run service has."""
 
     region: str | None = Field(None, description="only to make placement explicit: it must equal `region`")
     cpu: str = Field("1", pattern=r"^(\d+(\.\d+)?|\d+m)$", description='CPU limit, e.g. "1" or "2"')
@@ -103,6 +103,11 @@ class _Service(_Strict):
     timeout_seconds: int = Field(
         DEFAULT_REQUEST_TIMEOUT, ge=1, le=MAX_REQUEST_TIMEOUT, description="Cloud Run request timeout"
     )
+
+
+class _Service(_Sizing):
+    """A service whose invokers the file chooses."""
+
     invokers: tuple[str, ...] = Field((), description='IAM members with roles/run.invoker, e.g. "allUsers"')
 
     @field_validator("invokers")
@@ -120,6 +125,17 @@ class QueueService(_Service):
     min_instances: int = Field(1, ge=1, le=1000, description="the tracker works in the background: keep one up")
     dispatch_rate: int | None = Field(None, ge=1, le=1000, description="call starts per second, all instances")
     max_concurrent_calls: int | None = Field(None, ge=1, le=100_000, description="calls in flight, all instances")
+
+
+class WebhooksService(_Sizing):
+    """The queue image again with SERVICE_ROLE=webhooks: Plivo's public callback endpoint, request-driven CPU.
+
+    Always public (Plivo sends no Google token; the app checks each request's Plivo V3 signature), so there is
+    no `invokers` key. Scales to zero by default: a cold start delays one callback by seconds, and the queue's
+    safety-net polling covers any callback that is lost.
+    """
+
+    max_instances: int = Field(2, ge=1, le=1000, description="callbacks are tiny: a few instances carry them")
 
 
 class ImageService(_Service):
@@ -191,6 +207,7 @@ class EnvironmentConfig(_Strict):
     queue_image: str | None = Field(None, description="pinned queue image (rollback); unset builds this repo")
     timing: dict[str, int] = Field(default_factory=dict, description="timing overrides, by variable name")
     queue: QueueService = Field(default_factory=QueueService)  # type: ignore[arg-type]  # all fields default
+    webhooks: WebhooksService = Field(default_factory=WebhooksService)  # type: ignore[arg-type]  # all fields default
     agent: AgentService
     backend: ImageService
     redis: Annotated[MemorystoreRedis | SecretRedis, Field(discriminator="mode")]
@@ -233,6 +250,11 @@ class Environment:
         """Overrides for `cloud_run_timing_env`: SERVICE_TIMEOUT is always the queue's request timeout."""
         return {**self.config.timing, _SERVICE_TIMEOUT: self.config.queue.timeout_seconds}
 
+    def webhooks_timing_overrides(self) -> dict[str, int]:
+        """The same timing as the queue (its webhook handler schedules the next checks), with SERVICE_TIMEOUT the
+        webhooks service's own request timeout."""
+        return {**self.config.timing, _SERVICE_TIMEOUT: self.config.webhooks.timeout_seconds}
+
 
 _SCALARS = frozenset({"project", "project_number", "region", "state_bucket", "deletion_protection"})
 
@@ -244,6 +266,10 @@ def _dotted(loc: Iterable[int | str]) -> str:
 
 def _fix(error: Mapping[str, Any], key: str) -> str:
     kind, ctx = error["type"], error.get("ctx") or {}
+    if kind == "extra_forbidden" and key == "webhooks.invokers":
+        return (
+            "remove `webhooks.invokers`: the webhooks service is always public (allUsers), Plivo's signature guards it"
+        )
     if kind == "extra_forbidden":
         return f"remove `{key}` (misspelt? see docs/infrastructure.md for the keys)"
     if kind == "missing":
@@ -270,11 +296,13 @@ def _messages(source: str, exc: ValidationError) -> list[str]:
     return lines
 
 
-def _rules(source: str, cfg: EnvironmentConfig, timing: Mapping[str, int]) -> list[str]:
+def _rules(source: str, env: Environment) -> list[str]:
     """Rules across keys, each reported against the key to change."""
+    cfg = env.config
     problems = []
     placed: list[tuple[str, str | None]] = [
         ("queue.region", cfg.queue.region),
+        ("webhooks.region", cfg.webhooks.region),
         ("agent.region", cfg.agent.region),
         ("backend.region", cfg.backend.region),
     ]
@@ -294,16 +322,27 @@ def _rules(source: str, cfg: EnvironmentConfig, timing: Mapping[str, int]) -> li
             f" timeout. Fix: set `agent.timeout_seconds` >= {agent.longest_call_seconds} (at most"
             f" {MAX_REQUEST_TIMEOUT})"
         )
-    for name, svc in (("queue", cfg.queue), ("agent", cfg.agent), ("backend", cfg.backend)):
+    sized: tuple[tuple[str, _Sizing], ...] = (
+        ("queue", cfg.queue), ("webhooks", cfg.webhooks), ("agent", cfg.agent), ("backend", cfg.backend),
+    )  # fmt: skip
+    for name, svc in sized:
         if svc.min_instances > svc.max_instances:
             problems.append(
                 f"{source}: {name}.min_instances: {svc.min_instances} exceeds {name}.max_instances"
                 f" ({svc.max_instances}). Fix: raise `{name}.max_instances` or lower `{name}.min_instances`"
             )
     try:
-        cloud_run_timing_env(timing)
+        cloud_run_timing_env(env.timing_overrides())
     except SettingsError as exc:
         problems.append(f"{source}: timing: {exc}. Fix: change `timing` or `queue.timeout_seconds`")
+    else:  # the same timing with the webhooks service's own SERVICE_TIMEOUT
+        try:
+            cloud_run_timing_env(env.webhooks_timing_overrides())
+        except SettingsError as exc:
+            problems.append(
+                f"{source}: webhooks.timeout_seconds: {exc}. Fix: raise `webhooks.timeout_seconds` (default"
+                f" {DEFAULT_REQUEST_TIMEOUT})"
+            )
     return problems
 
 
@@ -319,7 +358,7 @@ def validate_environment(name: str, source: str, data: Mapping[str, Any]) -> Env
     except ValidationError as exc:
         raise ConfigError("\n".join(_messages(source, exc))) from None
     env = Environment(name=name, source=source, config=cfg)
-    problems = _rules(source, cfg, env.timing_overrides())
+    problems = _rules(source, env)
     if problems:
         raise ConfigError("\n".join(problems))
     return env

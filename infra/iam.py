@@ -1,6 +1,8 @@
 """Identities and access: one service account per service, invokers per environment, secret access.
 
-Least privilege: only the queue's account may call the agent and the backend, and only it reads the secrets.
+Least privilege: only the queue's account may call the agent and the backend; the queue's and the webhooks
+service's accounts read the secrets their environment blocks reference, nobody else does. The webhooks service
+is always public: Plivo sends no Google token, and the app checks every callback's Plivo V3 signature.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from constructs import Construct
 from infra.config import Environment, SecretRedis
 from infra.naming import service_account_id
 
-ROLES: tuple[str, ...] = ("queue", "agent", "backend")
+ROLES: tuple[str, ...] = ("queue", "webhooks", "agent", "backend")
+PUBLIC = "allUsers"
 INVOKER = "roles/run.invoker"
 SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"
 
@@ -49,12 +52,14 @@ def invokers(
     services: Mapping[str, CloudRunV2Service],
     queue_sa: ServiceAccount,
 ) -> list[CloudRunV2ServiceIamMember]:
-    """The queue's account on the agent and the backend, plus each service's `invokers` from the file."""
+    """The queue's account on the agent and the backend, everyone on the webhooks service, plus each service's
+    `invokers` from the file."""
     cfg = env.config
     wanted: dict[str, list[tuple[str, str]]] = {
         "agent": [("queue_sa", f"serviceAccount:{queue_sa.email}")],
         "backend": [("queue_sa", f"serviceAccount:{queue_sa.email}")],
         "queue": [],
+        "webhooks": [(_slug(PUBLIC), PUBLIC)],
     }
     for role, svc in (("queue", cfg.queue), ("agent", cfg.agent), ("backend", cfg.backend)):
         wanted[role] += [(_slug(member), member) for member in svc.invokers]
@@ -75,8 +80,11 @@ def invokers(
     return bindings
 
 
-def secret_readers(scope: Construct, env: Environment, queue_sa: ServiceAccount) -> list[SecretManagerSecretIamMember]:
-    """secretAccessor for the queue's account on each secret it reads (Plivo, and Redis when kept in a secret)."""
+def secret_readers(
+    scope: Construct, env: Environment, accounts: Mapping[str, ServiceAccount]
+) -> list[SecretManagerSecretIamMember]:
+    """secretAccessor for each account in `accounts` (by role: the queue, the webhooks service) on each secret
+    their environment reads: Plivo's id and token (the settings want both), and Redis when kept in a secret."""
     cfg = env.config
     secrets = {cfg.plivo.auth_id_secret, cfg.plivo.auth_token_secret}
     if isinstance(cfg.redis, SecretRedis):
@@ -84,11 +92,12 @@ def secret_readers(scope: Construct, env: Environment, queue_sa: ServiceAccount)
     return [
         SecretManagerSecretIamMember(
             scope,
-            f"queue_reads_{_slug(secret)}",
+            f"{role}_reads_{_slug(secret)}",
             project=cfg.project,
             secret_id=secret,
             role=SECRET_ACCESSOR,
-            member=f"serviceAccount:{queue_sa.email}",
+            member=f"serviceAccount:{account.email}",
         )
+        for role, account in accounts.items()
         for secret in sorted(secrets)
     ]

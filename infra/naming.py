@@ -43,7 +43,7 @@ def content_tag(root: Path = REPO_ROOT) -> str:
 
 
 def service_name(env: Environment, role: str) -> str:
-    """Cloud Run service name of `role` (queue, agent, backend)."""
+    """Cloud Run service name of `role` (queue, webhooks, agent, backend)."""
     return f"{env.config.name_prefix}-{role}"
 
 
@@ -56,6 +56,15 @@ def deterministic_url(env: Environment, role: str) -> str:
     """https://SERVICE-PROJECTNUMBER.REGION.run.app: known before deployment, so a service can be told its own URL."""
     cfg = env.config
     return f"https://{service_name(env, role)}-{cfg.project_number}.{cfg.region}.run.app"
+
+
+def public_base_url(env: Environment) -> str:
+    """PUBLIC_BASE_URL of the queue AND the webhooks service: the webhooks service's URL, where Plivo calls back.
+
+    Both services must carry the same value: the queue puts it in the callback URLs it gives Plivo, the webhooks
+    service rebuilds the URL from it to check the V3 signature, which covers the full public URL.
+    """
+    return deterministic_url(env, "webhooks")
 
 
 def registry_host(env: Environment) -> str:

@@ -1,4 +1,5 @@
-"""The queue service's environment block, composed from `callqueue.settings` so infra never retypes a name.
+"""The environment blocks of the queue and of its webhooks twin, composed from `callqueue.settings` so infra
+never retypes a name.
 
 Pure data (no provider bindings): a list of `EnvEntry`, each either a plain value or a Secret Manager reference.
 A variable the settings module marks secret can only be given as a reference; the stack renders the list.
@@ -6,11 +7,17 @@ A variable the settings module marks secret can only be given as a reference; th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from callqueue.settings import PLAIN_BY_NAME, cloud_run_timing_env
 from infra.config import Environment, SecretRedis
-from infra.naming import deterministic_url
+from infra.naming import public_base_url
+
+# SERVICE_ROLE values (callqueue.settings.Settings.service_role): the queue does everything, its twin only
+# answers Plivo's callbacks and health checks.
+QUEUE_ROLE = "all"
+WEBHOOKS_ROLE = "webhooks"
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,8 @@ def queue_env(env: Environment, agent_uri: str, backend_uri: str, redis_url: str
     plain: dict[str, str] = dict(cloud_run_timing_env(env.timing_overrides()))
     plain[_var("AGENT_SERVER_URL")] = agent_uri
     plain[_var("BACKEND_URL")] = backend_uri
-    plain[_var("PUBLIC_BASE_URL")] = deterministic_url(env, "queue")
+    plain[_var("SERVICE_ROLE")] = QUEUE_ROLE
+    plain[_var("PUBLIC_BASE_URL")] = public_base_url(env)  # the webhooks service: the queue itself is private
     if cfg.queue.dispatch_rate is not None:
         plain[_var("DISPATCH_RATE")] = str(cfg.queue.dispatch_rate)
     if cfg.queue.max_concurrent_calls is not None:
@@ -59,4 +67,25 @@ def queue_env(env: Environment, agent_uri: str, backend_uri: str, redis_url: str
     assert not leaked, f"secret variables must come from Secret Manager, never plain: {leaked}"
     entries = [EnvEntry(name, value=value) for name, value in plain.items()]
     entries += [EnvEntry(name, secret=ref) for name, ref in secrets.items()]
+    return sorted(entries, key=lambda e: e.name)
+
+
+def _shared() -> frozenset[str]:
+    """What the webhooks service takes from the queue's block, entry for entry: Redis (same store, same keys), the
+    Plivo credentials (the token checks signatures; the settings want id and token together) and PUBLIC_BASE_URL
+    (the signature covers the full public URL, so both must agree)."""
+    names = ("REDIS_URL", "REDIS_KEY_PREFIX", "PLIVO_AUTH_ID", "PLIVO_AUTH_TOKEN", "PUBLIC_BASE_URL")
+    return frozenset(_var(name) for name in names)
+
+
+def webhooks_env(env: Environment, queue_entries: Sequence[EnvEntry]) -> list[EnvEntry]:
+    """The webhooks service's block: SERVICE_ROLE=webhooks, the queue's timing profile with its own request timeout
+    as SERVICE_TIMEOUT (its handler schedules the next status checks with that profile), and the shared entries."""
+    shared = _shared()
+    plain: dict[str, str] = dict(cloud_run_timing_env(env.webhooks_timing_overrides()))
+    plain[_var("SERVICE_ROLE")] = WEBHOOKS_ROLE
+    entries = [EnvEntry(name, value=value) for name, value in plain.items()]
+    entries += [e for e in queue_entries if e.name in shared]
+    missing = {_var(n) for n in ("REDIS_URL", "PLIVO_AUTH_TOKEN", "PUBLIC_BASE_URL")} - {e.name for e in entries}
+    assert not missing, f"the webhooks service cannot work without {sorted(missing)}"
     return sorted(entries, key=lambda e: e.name)

@@ -1,9 +1,11 @@
-"""The three Cloud Run v2 services, built only from the typed struct classes (plain dicts drop fields silently).
+"""The four Cloud Run v2 services, built only from the typed struct classes (plain dicts drop fields silently).
 
 Every service: the environment's region, an explicit request timeout, cpu AND memory limits, and `client` /
 `client_version` ignored, so neither `gcloud run deploy` nor a memory-only limits block causes perpetual diffs.
 The queue keeps CPU between requests (`cpu_idle = false`, at least one instance) because its tracker polls in
-the background, and is told the other services' URLs by Terraform reference.
+the background, and is told the other services' URLs by Terraform reference. The webhooks service runs the same
+image with SERVICE_ROLE=webhooks: request-driven CPU, public, so Plivo's callbacks reach us while the queue's
+API stays private.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from cdktf_cdktf_provider_google.cloud_run_v2_service import (
 from cdktf_cdktf_provider_google.service_account import ServiceAccount
 from constructs import Construct
 
-from infra.config import Environment, ImageService, QueueService
+from infra.config import Environment, ImageService, QueueService, WebhooksService
 from infra.naming import service_name
 from infra.queue_env import EnvEntry
 
@@ -58,7 +60,7 @@ def _service(
     construct_id: str,
     env: Environment,
     role: str,
-    spec: QueueService | ImageService,
+    spec: QueueService | WebhooksService | ImageService,
     *,
     image: str,
     account: ServiceAccount,
@@ -155,6 +157,33 @@ def queue_service(
         image=image,
         account=account,
         cpu_idle=False,
+        env_entries=env_entries,
+        probes=True,
+        vpc_access=vpc_access,
+        depends_on=depends_on,
+    )
+
+
+def webhooks_service(
+    scope: Construct,
+    env: Environment,
+    account: ServiceAccount,
+    *,
+    image: str,
+    env_entries: Sequence[EnvEntry],
+    vpc_access: CloudRunV2ServiceTemplateVpcAccess | None,
+    depends_on: Sequence[ITerraformDependable],
+) -> CloudRunV2Service:
+    """The queue image as Plivo's callback endpoint: CPU only while a request runs, no background work."""
+    return _service(
+        scope,
+        "webhooks",
+        env,
+        "webhooks",
+        env.config.webhooks,
+        image=image,
+        account=account,
+        cpu_idle=True,
         env_entries=env_entries,
         probes=True,
         vpc_access=vpc_access,

@@ -10,9 +10,9 @@ from infra import iam
 from infra.apis import enable_apis
 from infra.config import Environment
 from infra.image import queue_image
-from infra.queue_env import queue_env
+from infra.queue_env import queue_env, webhooks_env
 from infra.redis import redis_for
-from infra.services import agent_service, backend_service, queue_service
+from infra.services import agent_service, backend_service, queue_service, webhooks_service
 
 
 class EnvironmentStack(TerraformStack):
@@ -29,25 +29,37 @@ class EnvironmentStack(TerraformStack):
         queue_sa = accounts["queue"]
         redis = redis_for(self, env, apis)
         image = queue_image(self, env, image_tag, apis)
-        readers = iam.secret_readers(self, env, queue_sa)
+        readers = iam.secret_readers(self, env, {"queue": queue_sa, "webhooks": accounts["webhooks"]})
 
         agent = agent_service(self, env, accounts["agent"], apis)
         backend = backend_service(self, env, accounts["backend"], apis)
-        queue_deps: list[ITerraformDependable] = [*apis, *readers]
+        image_deps: list[ITerraformDependable] = [*apis, *readers]  # the queue image, deployed twice
         if image.build is not None:
-            queue_deps.append(image.build)
+            image_deps.append(image.build)
+        queue_entries = queue_env(env, agent.uri, backend.uri, redis.url)
         queue = queue_service(
             self,
             env,
             queue_sa,
             image=image.reference,
-            env_entries=queue_env(env, agent.uri, backend.uri, redis.url),
+            env_entries=queue_entries,
             vpc_access=redis.vpc_access,
-            depends_on=queue_deps,
+            depends_on=image_deps,
         )
-        iam.invokers(self, env, {"queue": queue, "agent": agent, "backend": backend}, queue_sa)
+        webhooks = webhooks_service(
+            self,
+            env,
+            accounts["webhooks"],
+            image=image.reference,
+            env_entries=webhooks_env(env, queue_entries),
+            vpc_access=redis.vpc_access,
+            depends_on=image_deps,
+        )
+        services = {"queue": queue, "webhooks": webhooks, "agent": agent, "backend": backend}
+        iam.invokers(self, env, services, queue_sa)
 
         TerraformOutput(self, "queue_url", value=queue.uri)
+        TerraformOutput(self, "webhooks_url", value=webhooks.uri)
         TerraformOutput(self, "agent_url", value=agent.uri)
         TerraformOutput(self, "backend_url", value=backend.uri)
         TerraformOutput(self, "queue_image", value=image.reference)

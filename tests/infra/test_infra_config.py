@@ -54,6 +54,9 @@ def test_base_is_valid_and_defaults_apply() -> None:
     assert env.config.backend.timeout_seconds == 300
     assert env.config.queue.min_instances >= 1
     assert env.timing_overrides() == {"SERVICE_TIMEOUT": 300}
+    hooks = env.config.webhooks
+    assert (hooks.min_instances, hooks.max_instances, hooks.timeout_seconds) == (0, 2, 300)
+    assert env.webhooks_timing_overrides() == {"SERVICE_TIMEOUT": 300}
 
 
 def test_committed_environments_are_valid() -> None:
@@ -79,6 +82,15 @@ def test_committed_environments_are_valid() -> None:
         ("agent.timeout_seconds", 4000, ["agent.timeout_seconds", "<= 3600"]),
         ("queue.min_instances", 0, ["queue.min_instances", ">= 1"]),
         ("queue.cpu_idle", True, ["queue.cpu_idle", "Fix: remove"]),
+        ("webhooks.colour", "blue", ["webhooks.colour", "Extra inputs are not permitted", "Fix: remove"]),
+        ("webhooks.cpu_idle", False, ["webhooks.cpu_idle", "Fix: remove"]),
+        ("webhooks.invokers", ["allUsers"], ["webhooks.invokers", "Fix: remove", "always public"]),
+        ("webhooks.region", "us-east1", ["webhooks.region", "outside the environment's region"]),
+        ("webhooks.max_instances", 0, ["webhooks.max_instances", ">= 1"]),
+        ("webhooks.min_instances", 3, ["webhooks.min_instances", "exceeds webhooks.max_instances"]),
+        ("webhooks.timeout_seconds", 3601, ["webhooks.timeout_seconds", "<= 3600"]),
+        ("webhooks.timeout_seconds", 30, ["webhooks.timeout_seconds", "REQUEST_TIMEOUT=30", "Fix: raise"]),
+        ("webhooks.memory", "lots", ["webhooks.memory", "Fix: set `webhooks.memory` to match"]),
         ("agent.image", "r/agent:latest", ["agent.image", "latest", "Fix: pin a version tag"]),
         ("queue_image", "r/queue", ["queue_image", "no tag"]),
         ("timing.SERVICE_TIMEOUT", 600, ["timing", "Fix: set queue.timeout_seconds instead"]),

@@ -45,7 +45,9 @@ def test_pinned_image_skips_the_build(tmp_path: Path, environments: list[Environ
     result = synthesize(tmp_path / "cdktf.out", envs, "unused0tag000000")
     staging = result.stacks["staging"]
     assert container(staging, "queue")["image"] == pinned
+    assert container(staging, "webhooks")["image"] == pinned, "a rollback pins both deployments of the image"
     assert "terraform_data" not in staging["resource"]
-    queue = resources(staging, "google_cloud_run_v2_service")["queue"]
-    assert not any(d.startswith("terraform_data.") for d in queue["depends_on"])
+    for service_id in ("queue", "webhooks"):
+        service = resources(staging, "google_cloud_run_v2_service")[service_id]
+        assert not any(d.startswith("terraform_data.") for d in service["depends_on"]), service_id
     assert "terraform_data" in result.stacks["production"]["resource"]

@@ -9,12 +9,13 @@ import pytest
 
 from callqueue.settings import PLAIN_VARIABLES, TIMING_VARIABLES
 from infra.config import MemorystoreRedis
-from infra.naming import built_queue_image
+from infra.naming import built_queue_image, deterministic_url
 from tests.infra.conftest import Synthesis, container, resources
 
-SERVICES = {"queue": "queue", "agent": "agent", "backend": "backend_service"}
+SERVICES = {"queue": "queue", "webhooks": "webhooks", "agent": "agent", "backend": "backend_service"}
 REF = re.compile(r"^\$\{google_cloud_run_v2_service\.(\w+)\.uri\}$")
 QUEUE_SA = "serviceAccount:${google_service_account.queue_sa.email}"
+WEBHOOKS_SA = "serviceAccount:${google_service_account.webhooks_sa.email}"
 
 
 @pytest.fixture(params=["staging", "production"])
@@ -26,15 +27,15 @@ def _stack(synthesis: Synthesis, name: str) -> dict[str, Any]:
     return synthesis.stacks[name]
 
 
-def _env(synthesis: Synthesis, name: str) -> dict[str, dict[str, Any]]:
-    return {e["name"]: e for e in container(_stack(synthesis, name), "queue")["env"]}
+def _env(synthesis: Synthesis, name: str, service_id: str = "queue") -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in container(_stack(synthesis, name), service_id)["env"]}
 
 
 def test_every_environment_file_has_a_stack(synthesis: Synthesis) -> None:
     assert set(synthesis.stacks) == set(synthesis.environments)
 
 
-def test_three_services_in_the_one_region(synthesis: Synthesis, env_name: str) -> None:
+def test_four_services_in_the_one_region(synthesis: Synthesis, env_name: str) -> None:
     stack, cfg = _stack(synthesis, env_name), synthesis.environments[env_name].config
     services = resources(stack, "google_cloud_run_v2_service")
     assert set(services) == set(SERVICES.values())
@@ -51,6 +52,7 @@ def test_timeouts_limits_and_no_perpetual_diffs(synthesis: Synthesis, env_name: 
     services = resources(stack, "google_cloud_run_v2_service")
     assert services["queue"]["template"]["timeout"] == "300s"
     assert services["backend_service"]["template"]["timeout"] == "300s"
+    assert services["webhooks"]["template"]["timeout"] == f"{cfg.webhooks.timeout_seconds}s" == "300s"
     assert services["agent"]["template"]["timeout"] == f"{cfg.agent.timeout_seconds}s"
     for service_id, service in services.items():
         assert service["deletion_protection"] is cfg.deletion_protection
@@ -94,9 +96,52 @@ def test_queue_env_contract(synthesis: Synthesis, env_name: str) -> None:
         assert env["DISPATCH_RATE"]["value"] == str(cfg.queue.dispatch_rate)
     if cfg.queue.max_concurrent_calls is not None:
         assert env["MAX_CONCURRENT_CALLS"]["value"] == str(cfg.queue.max_concurrent_calls)
+    assert env["SERVICE_ROLE"]["value"] == "all"
     assert env["PUBLIC_BASE_URL"]["value"] == (
-        f"https://{cfg.name_prefix}-queue-{cfg.project_number}.{cfg.region}.run.app"
-    )
+        f"https://{cfg.name_prefix}-webhooks-{cfg.project_number}.{cfg.region}.run.app"
+    ), "Plivo calls back on the public webhooks service, never on the private queue"
+
+
+def test_webhooks_service_is_the_queue_image_request_driven(synthesis: Synthesis, env_name: str) -> None:
+    stack, cfg = _stack(synthesis, env_name), synthesis.environments[env_name].config
+    services = resources(stack, "google_cloud_run_v2_service")
+    hooks, queue = services["webhooks"], services["queue"]
+    assert hooks["name"] == f"{cfg.name_prefix}-webhooks"
+    assert container(stack, "webhooks")["image"] == container(stack, "queue")["image"]
+    assert hooks["depends_on"] == queue["depends_on"], "same build, same secret grants"
+    assert container(stack, "webhooks")["resources"]["cpu_idle"] is True
+    assert container(stack, "webhooks")["resources"]["limits"] == {
+        "cpu": cfg.webhooks.cpu,
+        "memory": cfg.webhooks.memory,
+    }
+    assert hooks["template"]["scaling"] == {
+        "min_instance_count": cfg.webhooks.min_instances,
+        "max_instance_count": cfg.webhooks.max_instances,
+    }
+    assert hooks["template"]["max_instance_request_concurrency"] == cfg.webhooks.concurrency
+    assert container(stack, "webhooks")["startup_probe"]["http_get"]["path"] == "/api/health"
+    assert hooks["template"].get("vpc_access") == queue["template"].get("vpc_access"), "reaches the queue's Redis"
+    assert hooks["template"]["service_account"] == "${google_service_account.webhooks_sa.email}"
+
+
+def test_webhooks_env_shares_redis_plivo_and_public_url(synthesis: Synthesis, env_name: str) -> None:
+    queue, hooks = _env(synthesis, env_name), _env(synthesis, env_name, "webhooks")
+    cfg = synthesis.environments[env_name].config
+    assert hooks["SERVICE_ROLE"]["value"] == "webhooks"
+    url = deterministic_url(synthesis.environments[env_name], "webhooks")
+    assert url == f"https://{cfg.name_prefix}-webhooks-{cfg.project_number}.{cfg.region}.run.app"
+    assert hooks["PUBLIC_BASE_URL"] == queue["PUBLIC_BASE_URL"] == {"name": "PUBLIC_BASE_URL", "value": url}
+    for name in ("REDIS_URL", "REDIS_KEY_PREFIX", "PLIVO_AUTH_ID", "PLIVO_AUTH_TOKEN"):
+        assert hooks.get(name) == queue.get(name), name
+    for name in ("PLIVO_AUTH_ID", "PLIVO_AUTH_TOKEN"):
+        assert "value" not in hooks[name] and "secret_key_ref" in hooks[name]["value_source"], name
+    for var in TIMING_VARIABLES:  # its handler schedules the next checks: the queue's cadence
+        if var.name != "SERVICE_TIMEOUT":
+            assert hooks[var.name] == queue[var.name], var.name
+    assert hooks["SERVICE_TIMEOUT"]["value"] == str(cfg.webhooks.timeout_seconds)
+    assert not {"AGENT_SERVER_URL", "BACKEND_URL", "DISPATCH_RATE", "MAX_CONCURRENT_CALLS"} & set(hooks)
+    known = {v.name for v in TIMING_VARIABLES} | {"CLOUD_RUN_OPTIMIZED"} | {v.name for v in PLAIN_VARIABLES}
+    assert set(hooks) <= known
 
 
 def test_urls_are_wired_by_reference(synthesis: Synthesis, env_name: str) -> None:
@@ -118,8 +163,9 @@ def test_urls_are_wired_by_reference(synthesis: Synthesis, env_name: str) -> Non
         ]
 
 
-def test_secrets_come_from_secret_manager_only(synthesis: Synthesis, env_name: str) -> None:
-    env = _env(synthesis, env_name)
+@pytest.mark.parametrize("service_id", ["queue", "webhooks"])
+def test_secrets_come_from_secret_manager_only(synthesis: Synthesis, env_name: str, service_id: str) -> None:
+    env = _env(synthesis, env_name, service_id)
     cfg = synthesis.environments[env_name].config
     for var in PLAIN_VARIABLES:
         if var.secret:
@@ -135,7 +181,7 @@ def test_secrets_come_from_secret_manager_only(synthesis: Synthesis, env_name: s
 def test_iam(synthesis: Synthesis, env_name: str) -> None:
     stack, cfg = _stack(synthesis, env_name), synthesis.environments[env_name].config
     accounts = resources(stack, "google_service_account")
-    assert set(accounts) == {"queue_sa", "agent_sa", "backend_sa"}
+    assert set(accounts) == {"queue_sa", "webhooks_sa", "agent_sa", "backend_sa"}
     for role, service_id in SERVICES.items():
         service = resources(stack, "google_cloud_run_v2_service")[service_id]
         assert service["template"]["service_account"] == f"${{google_service_account.{role}_sa.email}}"
@@ -146,21 +192,27 @@ def test_iam(synthesis: Synthesis, env_name: str) -> None:
     }
     assert ("${google_cloud_run_v2_service.agent.name}", QUEUE_SA) in grants
     assert ("${google_cloud_run_v2_service.backend_service.name}", QUEUE_SA) in grants
-    expected_public = {
+    expected_public = {"webhooks"} | {
         SERVICES[role]
         for role, svc in (("queue", cfg.queue), ("agent", cfg.agent), ("backend", cfg.backend))
         if "allUsers" in svc.invokers
     }
     public = {name.split(".")[1] for name, member in grants if member == "allUsers"}
     assert public == expected_public
-    assert "agent" in public, "Plivo's webhooks must reach the agent"
+    assert "agent" in public, "Plivo's answer webhook and media websocket must reach the agent"
+    assert "webhooks" in public, "Plivo's ring and hangup callbacks must reach the webhooks service"
     assert not {"queue", "backend_service"} & public, "queue and backend stay private in the committed files"
+    on_webhooks = {member for name, member in grants if name == "${google_cloud_run_v2_service.webhooks.name}"}
+    assert on_webhooks == {"allUsers"}
     readers = {
         (m["secret_id"], m["member"], m["role"])
         for m in resources(stack, "google_secret_manager_secret_iam_member").values()
     }
-    for secret in (cfg.plivo.auth_id_secret, cfg.plivo.auth_token_secret):
-        assert (secret, QUEUE_SA, "roles/secretmanager.secretAccessor") in readers
+    expected = {cfg.plivo.auth_id_secret, cfg.plivo.auth_token_secret}
+    if not isinstance(cfg.redis, MemorystoreRedis):
+        expected.add(cfg.redis.url_secret)
+    accessor = "roles/secretmanager.secretAccessor"
+    assert readers == {(secret, sa, accessor) for secret in expected for sa in (QUEUE_SA, WEBHOOKS_SA)}
 
 
 def test_queue_image_is_built_at_its_content_tag(synthesis: Synthesis, env_name: str) -> None:
@@ -177,6 +229,9 @@ def test_queue_image_is_built_at_its_content_tag(synthesis: Synthesis, env_name:
     queue = resources(stack, "google_cloud_run_v2_service")["queue"]
     assert "terraform_data.queue_image_build" in queue["depends_on"]
     assert stack["output"]["queue_image"]["value"] == image
+    assert container(stack, "webhooks")["image"] == image
+    webhooks = resources(stack, "google_cloud_run_v2_service")["webhooks"]
+    assert "terraform_data.queue_image_build" in webhooks["depends_on"]
 
 
 def test_apis_backend_and_outputs(synthesis: Synthesis, env_name: str) -> None:
@@ -185,6 +240,7 @@ def test_apis_backend_and_outputs(synthesis: Synthesis, env_name: str) -> None:
     for api in ("run", "artifactregistry", "cloudbuild", "secretmanager", "compute", "iam"):
         assert f"{api}.googleapis.com" in apis
     assert stack["terraform"]["backend"] == {"gcs": {"bucket": cfg.state_bucket, "prefix": f"callqueue/{env_name}"}}
-    assert {"queue_url", "agent_url", "backend_url", "queue_image"} <= set(stack["output"])
+    assert {"queue_url", "webhooks_url", "agent_url", "backend_url", "queue_image"} <= set(stack["output"])
+    assert stack["output"]["webhooks_url"]["value"] == "${google_cloud_run_v2_service.webhooks.uri}"
     if isinstance(cfg.redis, MemorystoreRedis):
         assert stack["output"]["redis_host"]["value"] == "${google_redis_instance.redis.host}"

@@ -73,7 +73,7 @@ def test_idempotency_key_reused_for_another_call_is_refused(api: httpx.Client) -
         ({**CALL, "phone_number": "+1415555"}, "phone_number", "not a valid"),
         ({**CALL, "phone_number": "+1-CALL-ME"}, "phone_number", "E.164"),
         ({k: v for k, v in CALL.items() if k != "campaign_id"}, "campaign_id", "required"),
-        ({**CALL, "call_config": "renewal"}, "call_config", "dictionary"),
+        ({**CALL, "call_config": "renewal"}, "call_config", "object"),
         ({**CALL, "call_config": {"lang": "en"}}, "call_config.flow_name", "required"),
         ({**CALL, "call_config": {"flow_name": 7}}, "call_config.flow_name", "string"),
         ({**CALL, "call_config": {"flow_name": "has space"}}, "call_config.flow_name", "pattern"),

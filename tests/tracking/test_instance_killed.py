@@ -1,7 +1,7 @@
 """An instance killed mid-call (SIGKILL, no shutdown) loses nothing: another instance's tracker finishes its calls.
 
-Instance A (a `python -m callqueue` subprocess) dispatches the calls and receives Plivo's callbacks; it is killed
-while the calls ring or talk. Instance B (in-process, no dispatch workers, same Redis) brings every call to its
+Instance A (a `python -m callqueue` subprocess) dispatches the calls and would receive Plivo's callbacks; it is
+killed while the calls wait in Plivo's queue, before they ring. Instance B (in-process, no dispatch workers, same Redis) brings every call to its
 outcome by polling — A's callbacks now go nowhere — and delivers every result once.
 """
 
@@ -17,7 +17,7 @@ import httpx
 from local.redis_server import free_port
 from tests.tracking.conftest import StackFactory, new_number, path, wait_for
 
-LONG = {"ring_after": 0.5, "answer_after": 0.5, "talk_for": 4, "cdr_delay": 0.3}
+LONG = {"queue_for": 2, "ring_after": 0.5, "answer_after": 0.5, "talk_for": 2, "cdr_delay": 0.3}
 
 
 def test_killed_instance_calls_are_finished_by_another(stack: StackFactory, subprocess_env: dict[str, str]) -> None:
@@ -34,7 +34,7 @@ def test_killed_instance_calls_are_finished_by_another(stack: StackFactory, subp
         for number in numbers:
             s.script(number, LONG)
         ids = [s.queue(n) for n in numbers]
-        wait_for(lambda: all(s.call(c)["status"] in ("ringing", "in_progress") for c in ids), 10, "ringing")
+        wait_for(lambda: all(s.call(c)["status"] in ("dispatched", "initiated") for c in ids), 10, "dispatch by A")
         os.kill(a.pid, signal.SIGKILL)
         a.wait(5)
         at_kill = {c: s.call(c)["status"] for c in ids}

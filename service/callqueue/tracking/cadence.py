@@ -1,7 +1,9 @@
 """When a tracked call is checked next: the timing profile turned into delays, in one place.
 
 - polling (no events arrive): every STATUS_CHECK_INTERVAL, as the seed did;
-- events arriving (callbacks, agent stream): only safety-net checks after a long silence, growing each time;
+- events arriving (callbacks, agent stream): only safety-net checks after a long silence — 20 intervals (5 min
+  on Cloud Run), then doubling up to 30 min — because Plivo retries callbacks and a lost hang-up is rare, while
+  polling a talking call every interval would cost the shared REST budget for nothing;
 - errors: the poll interval again (the error counter decides when to give up);
 - `unknown`: a slow, growing cadence for reconciliation, until UNKNOWN_GIVE_UP_MS.
 """
@@ -12,8 +14,9 @@ import random
 
 from callqueue.settings import TimingProfile
 
-QUIET_FACTOR = 4  # first safety-net check after an event: 4 poll intervals of silence
-QUIET_CAP_MS = 600_000
+QUIET_FACTOR = 20  # first safety-net check after an event: 20 poll intervals of silence
+QUIET_CAP_MS = 1_800_000
+UNKNOWN_FACTOR = 4
 UNKNOWN_CAP_MS = 3_600_000
 UNKNOWN_GIVE_UP_MS = 48 * 3_600_000
 CHECK_MARGIN_S = 5
@@ -29,7 +32,7 @@ class Cadence:
         return int(min(QUIET_CAP_MS, self.poll_ms * QUIET_FACTOR * 2 ** min(silent_checks, 10)))
 
     def unknown_ms(self, attempts: int) -> int:
-        return int(min(UNKNOWN_CAP_MS, self.poll_ms * QUIET_FACTOR * 2 ** min(attempts, 10)))
+        return int(min(UNKNOWN_CAP_MS, self.poll_ms * UNKNOWN_FACTOR * 2 ** min(attempts, 10)))
 
     def rate_limited_ms(self, retry_after_s: float) -> int:
         """After a 429: wait what Plivo asked, spread so the calls do not all come back at once."""

@@ -21,11 +21,22 @@ from callqueue.store.calls import CallStore
 from callqueue.store.records import CallRecord
 from callqueue.tracking.apply import apply_event
 from callqueue.tracking.cadence import UNKNOWN_GIVE_UP_MS, Cadence
+from callqueue.tracking.events import CallEvent
 from callqueue.tracking.settle import find_live, outcome_from_records
 from callqueue.tracking.sources import Sources
 
 log = logging.getLogger("callqueue.tracking")
 NEVER_RANG = frozenset({CallStatus.DISPATCHED, CallStatus.INITIATED})
+
+
+NEWS_FIELDS = ("call_uuid", "request_uuid", "duration", "hangup_cause", "recording_url")
+
+
+def is_news(record: CallRecord, event: CallEvent) -> bool:
+    """Whether applying `event` could change the record (the steady-state poll of a talking call does not)."""
+    if event.status is not record.status:
+        return True
+    return any(str(getattr(record, name)) != str(event.fields[name]) for name in NEWS_FIELDS if name in event.fields)
 
 
 class Checker:
@@ -63,10 +74,11 @@ class Checker:
         if not obs.answered:
             await self._count_error(record, obs.error or "no source answered")
             return
-        applied = await apply_event(self.store, obs.event) if obs.event is not None else None
+        news = obs.event is not None and is_news(record, obs.event)
+        applied = await apply_event(self.store, obs.event) if news and obs.event is not None else None
         # A safety-net poll that finds news means events are not reaching us: back to polling every interval.
         events_flowing = bool(last_event) and not (applied and applied.changed)
-        fields: dict[str, str | int] = {"last_poll_ms": now}
+        fields: dict[str, str | int] = {}
         if record.tracking.get("consecutive_errors", "0") != "0":
             fields["consecutive_errors"] = 0
         if obs.queued:
@@ -77,7 +89,8 @@ class Checker:
             fields["silent_checks"] = silent + 1
         elif last_event:
             fields["last_event_ms"] = 0
-        await self.store.set_tracking_fields(call_id, **fields)
+        if fields:
+            await self.store.set_tracking_fields(call_id, **fields)
         status = applied.status if applied and applied.status else record.status
         waiting = status in NEVER_RANG and not obs.queued and not obs.live
         if waiting and self._past_miss_deadline(record, now) and await self._settle_missed(record):

@@ -1,8 +1,9 @@
 """An instance killed mid-call (SIGKILL, no shutdown) loses nothing: another instance's tracker finishes its calls.
 
 Instance A (a `python -m callqueue` subprocess) dispatches the calls and would receive Plivo's callbacks; it is
-killed while the calls wait in Plivo's queue, before they ring. Instance B (in-process, no dispatch workers, same Redis) brings every call to its
-outcome by polling — A's callbacks now go nowhere — and delivers every result once.
+killed while the calls wait in Plivo's queue, before they ring. Instance B (in-process, no dispatch workers, same
+Redis) brings every call to its outcome by polling — A's callbacks now go nowhere — and delivers every result
+once.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.tracking.conftest import StackFactory, new_number, path
+from tests.tracking.conftest import StackFactory, new_number, path, wait_for
 
 QUICK = {"ring_after": 0.2, "answer_after": 0.3, "talk_for": 0.5, "cdr_delay": 0.3}
 ORDER = ["queued", "dispatching", "dispatched", "initiated", "ringing", "in_progress", "completed"]
@@ -36,3 +36,21 @@ def test_late_duplicated_and_out_of_order_callbacks(stack: StackFactory) -> None
     sim = s.http.get(f"{s.plivo}/_sim/calls/{out_of_order['request_uuid']}").json()
     rings = [c for c in sim["callbacks"] if c["event"] == "ring"]
     assert rings and all(c["status_code"] == 200 for c in rings)
+
+
+def test_callbacks_before_the_dispatch_is_recorded(stack: StackFactory) -> None:
+    """The agent dials, then answers /start only after the call rang and ended: the callbacks move the call on
+    while it is still `dispatching`, and the late dispatch record changes nothing."""
+    s = stack()
+    s.agent_fault(delay=2.5, count=1, path_contains="/start")
+    number = new_number()
+    s.script(number, QUICK)
+    call_id = s.queue(number)
+    early = s.wait(call_id, {"ringing", "completed"}, timeout=5)
+    assert "dispatched" not in path(early), path(early)
+    record = s.wait(call_id, timeout=15)
+    assert record["status"] == "completed", record
+    statuses = path(record)
+    assert statuses[:2] == ["queued", "dispatching"] and "dispatched" not in statuses, statuses
+    wait_for(lambda: s.call(call_id)["request_uuid"], 10, "the late dispatch record")
+    assert s.call(call_id)["status"] == "completed"

@@ -34,6 +34,19 @@ def machine() -> str:
     )
 
 
+def wait_until_answers(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 20) -> None:
+    """Block until `url` answers HTTP; fail early if the process that should serve it exits."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not answer (process {proc.args!r})") from None
+            time.sleep(0.1)
+
+
 @contextmanager
 def service_process(env: dict[str, str]) -> Iterator[str]:
     """`python -m callqueue` (one uvicorn worker) with `env` added; yields its base URL."""
@@ -42,15 +55,7 @@ def service_process(env: dict[str, str]) -> Iterator[str]:
     proc = subprocess.Popen([sys.executable, "-m", "callqueue"], env=full_env)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(f"{base}/api/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("service did not start") from None
-                time.sleep(0.1)
+        wait_until_answers(f"{base}/api/health", proc)
         yield base
     finally:
         proc.terminate()

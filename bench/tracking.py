@@ -29,7 +29,7 @@ from urllib.parse import urlencode
 import httpx
 from redis.asyncio import Redis
 
-from bench.common import redis_url, service_process
+from bench.common import redis_url, service_process, wait_until_answers
 from callqueue.api.app import create_app
 from callqueue.clients.agent import AgentClient
 from callqueue.clients.auth import IdTokens
@@ -187,15 +187,7 @@ def _plivo_process(rate_limit: int) -> Iterator[str]:
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(f"{base}/_sim/ping", timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("Plivo simulator did not start") from None
-                time.sleep(0.1)
+        wait_until_answers(f"{base}/_sim/ping", proc)
         yield base
     finally:
         proc.terminate()

@@ -4,12 +4,19 @@ entries a dead consumer read but never acknowledged are taken over."""
 from __future__ import annotations
 
 import json
+from typing import Any, cast
 
 import pytest
 import redis
 
 from callqueue.tracking import agent_stream
 from tests.tracking.conftest import StackFactory, new_number, path, wait_for
+
+
+def pending(r: redis.Redis, stream: str) -> int:
+    summary = cast(dict[str, Any], r.xpending(stream, "tracker"))
+    return int(summary["pending"])
+
 
 QUICK = {"ring_after": 0.3, "answer_after": 0.3, "talk_for": 1.0, "cdr_delay": 0.3}
 
@@ -27,13 +34,14 @@ def test_agent_stream_drives_status_and_survives_bad_entries(
     assert r.xreadgroup("tracker", "dead-instance", {stream: ">"}, count=10)
 
     s = stack(agent_redis=True)
-    wait_for(lambda: r.xpending(stream, "tracker")["pending"] == 0, 5, "takeover of the orphaned entry")
-    for bad in (
+    wait_for(lambda: pending(r, stream) == 0, 5, "takeover of the orphaned entry")
+    bad_entries: list[dict[bytes | str, bytes | str | int | float]] = [
         {"status": "ringing", "at": "1"},
         {"call_id": "x", "status": "exploded", "at": "1"},
         {"call_id": "x", "status": "completed", "duration": "forever", "at": "1"},
-    ):
-        r.xadd(stream, bad)
+    ]
+    for bad in bad_entries:
+        r.xadd(stream, bad)  # type: ignore[arg-type]  # redis-py's stub wants an invariant dict of its union
 
     number = new_number()
     s.script(number, {**QUICK, "callbacks": {"ring": "drop", "hangup": "drop"}})
@@ -42,8 +50,8 @@ def test_agent_stream_drives_status_and_survives_bad_entries(
     assert record["status"] == "completed", record
     assert any(h["source"].startswith("agent-stream") for h in record["history"]), record["history"]
     assert "in_progress" in path(record)
-    wait_for(lambda: r.xpending(stream, "tracker")["pending"] == 0, 5, "every entry acknowledged")
-    rejected = [json.loads(e) for e in r.lrange(f"{key_prefix}:rejected-events", 0, -1)]
+    wait_for(lambda: pending(r, stream) == 0, 5, "every entry acknowledged")
+    rejected = [json.loads(e) for e in cast(list[str], r.lrange(f"{key_prefix}:rejected-events", 0, -1))]
     reasons = " | ".join(e["reason"] for e in rejected)
     assert "no call_id" in reasons and "exploded" in reasons and "forever" in reasons and "unknown call" in reasons
     r.close()

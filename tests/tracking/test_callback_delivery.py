@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.tracking.conftest import StackFactory, new_number, path, wait_for
 
 QUICK = {"ring_after": 0.2, "answer_after": 0.3, "talk_for": 0.5, "cdr_delay": 0.3}
@@ -10,7 +12,7 @@ ORDER = ["queued", "dispatching", "dispatched", "initiated", "ringing", "in_prog
 
 def test_late_duplicated_and_out_of_order_callbacks(stack: StackFactory) -> None:
     s = stack()
-    scripts = {
+    scripts: dict[str, dict[str, Any]] = {
         "duplicated": {**QUICK, "callbacks": {"ring": "duplicate", "hangup": "duplicate"}},
         "late": {**QUICK, "callbacks": {"ring": "late:1", "hangup": "late:2"}},
         "out_of_order": {**QUICK, "out_of_order": True},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import cast
 
 from tests.tracking.conftest import StackFactory, new_number, wait_for
 
@@ -50,5 +51,5 @@ def test_recording_url_from_plivo_and_invalid_result_dead_lettered(stack: StackF
     rejected_id = s.queue(rejected)
     s.wait(rejected_id, timeout=15)
     wait_for(lambda: s.redis.zscore(f"{s.prefix}:outbox:dead", f"{rejected_id}:completed"), 10, "dead letter")
-    reason = s.redis.hget(f"{s.prefix}:call:{rejected_id}", "trk_dead_letter") or ""
+    reason = cast(str | None, s.redis.hget(f"{s.prefix}:call:{rejected_id}", "trk_dead_letter")) or ""
     assert "422" in reason

@@ -4,6 +4,7 @@ Errors past MAX_CONSECUTIVE_ERRORS make the call `unknown` with the reason; Pliv
 from __future__ import annotations
 
 import time
+from typing import cast
 
 from tests.tracking.conftest import StackFactory, new_number, path, wait_for
 
@@ -28,7 +29,9 @@ def test_5xx_and_429_bursts_and_bad_answers_do_not_fail_calls(stack: StackFactor
         assert not {"failed", "unknown", "missed"} & set(path(record)), path(record)
     stats = s.plivo_stats()["by_status"]
     assert stats.get("503") and stats.get("429"), stats
-    problems = " ".join(s.redis.hget(f"{s.prefix}:call:{c}", "trk_last_source_problem") or "" for c in ids)
+    problems = " ".join(
+        cast(str | None, s.redis.hget(f"{s.prefix}:call:{c}", "trk_last_source_problem")) or "" for c in ids
+    )
     assert "HTTP 503" in problems or "call_status" in problems or "agent" in problems, problems
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.tracking.conftest import Stack, StackFactory, new_number, path
 
 QUICK = {"ring_after": 0.2, "answer_after": 0.3, "talk_for": 0.5, "cdr_delay": 0.3}
@@ -17,7 +19,7 @@ EXPECTED = {
 DROP_ALL = {"ring": "drop", "hangup": "drop"}
 
 
-def _run_outcomes(s: Stack, callbacks: dict[str, str]) -> dict[str, dict[str, object]]:
+def _run_outcomes(s: Stack, callbacks: dict[str, str]) -> dict[str, dict[str, Any]]:
     ids = {}
     for outcome in EXPECTED:
         number = new_number()

@@ -11,6 +11,7 @@ import redis as sync_redis
 
 from bench.common import redis_url, service_process
 from local.simulators.agent import create_agent_app
+from local.simulators.backend import create_backend_app
 from local.simulators.plivo import create_plivo_app
 from local.simulators.server import running
 
@@ -34,8 +35,9 @@ def measure() -> dict[str, float]:
     with ExitStack() as stack:
         plivo = stack.enter_context(running(create_plivo_app("MABENCH", "bench", cps=1000, time_scale=0.05)))
         agent = stack.enter_context(running(create_agent_app(plivo, "MABENCH", "bench")))
+        backend = stack.enter_context(running(create_backend_app()))
         env = {
-            "REDIS_URL": redis_url(), "REDIS_KEY_PREFIX": PREFIX, "AGENT_SERVER_URL": agent,
+            "REDIS_URL": redis_url(), "REDIS_KEY_PREFIX": PREFIX, "AGENT_SERVER_URL": agent, "BACKEND_URL": backend,
             "PLIVO_API_BASE_URL": plivo, "PLIVO_AUTH_ID": "MABENCH", "PLIVO_AUTH_TOKEN": "bench",
             "DISPATCH_RATE": str(RATE), "MAX_CONCURRENT_CALLS": "100000", "DISPATCH_WORKERS": "4",
         }  # fmt: skip

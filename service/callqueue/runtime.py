@@ -69,14 +69,17 @@ class Runtime:
             instance_id=instance_id,
         )
 
+    @property
+    def worker_ids(self) -> list[str]:
+        return [f"{self.instance_id}/w{n}" for n in range(self.settings.dispatch_workers)]
+
     def loops(self) -> dict[str, Loop]:
         """Background loops by name; tracking and result delivery register theirs in background.py."""
         from callqueue.background import extra_loops  # late import: background modules import Runtime
 
         loops: dict[str, Loop] = {}
-        for n in range(self.settings.dispatch_workers):
-            worker = DispatchWorker(self.store, self.agent, self.settings, f"{self.instance_id}/w{n}")
-            loops[f"dispatch-{n}"] = worker.run
+        for n, worker_id in enumerate(self.worker_ids):
+            loops[f"dispatch-{n}"] = DispatchWorker(self.store, self.agent, self.settings, worker_id).run
         loops["maintenance"] = self._maintenance
         loops.update(extra_loops(self))
         return loops
@@ -120,6 +123,6 @@ class Runtime:
                     grace_s,
                 )
         with contextlib.suppress(Exception):
-            await self.store.forget_worker(self.instance_id)
+            await self.store.forget(self.instance_id, self.worker_ids if self.tasks else [])
         await self.http.aclose()
         await self.redis.aclose()

@@ -231,9 +231,9 @@ async def _age(redis_url: str, prefix: str, by_s: int) -> list[str]:
 def test_stuck_calls_and_undelivered_results(diagnose: Run, env: dict[str, str], prefix: str) -> None:
     ids = asyncio.run(_age(env["REDIS_URL"], prefix, by_s=30))
     code, checks = diagnose(env, "--timeout", "2")
-    assert code == 1  # a queued call and no instance heartbeat: nothing dispatches
+    assert code == 1  # a queued call and no dispatch worker heartbeat: nothing dispatches
     assert checks["queue-backlog"]["verdict"] == "fail"
-    assert "no instance has a heartbeat" in checks["queue-backlog"]["summary"]
+    assert "no dispatch worker has a heartbeat" in checks["queue-backlog"]["summary"]
     assert checks["stuck-calls"]["verdict"] == "ok"  # 30 s is inside every window
     assert checks["results-outbox"]["verdict"] == "ok"
 
@@ -260,7 +260,7 @@ async def _dispatched_long_ago(redis_url: str, prefix: str, status: CallStatus, 
         past = store.now_ms() - by_s * 1000
         await redis.hset(store.keys.call(call_id), "updated_at", past)
         await redis.zadd(store.keys.tracking, {call_id: past}, xx=True)
-        await store.heartbeat("instance-1")
+        await store.worker_heartbeat("instance-1/w0")
         return call_id
 
 

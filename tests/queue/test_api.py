@@ -132,7 +132,7 @@ def test_queue_status_counts_and_ages(api: httpx.Client) -> None:
     assert status["queued"] == 2 and status["in_flight"] == 0
     assert status["oldest_queued_age_s"] is not None and status["oldest_queued_age_s"] >= 0
     assert status["limits"] == {"dispatch_rate": 2, "max_concurrent_calls": 10}
-    assert {"dispatch_rate_per_s", "live_workers", "pending_results"} <= set(status)
+    assert {"dispatch_rate_per_s", "live_instances", "live_workers", "pending_results"} <= set(status)
 
 
 def test_health_shows_version_and_effective_timing_profile(api: httpx.Client) -> None:

@@ -47,6 +47,11 @@ def test_three_instances_dispatch_every_call_exactly_once(
     assert {per_call[call_id] for call_id in ids} == {1}, "every call started exactly once"
     workers = {r["history"][1]["detail"]["worker"].split("/")[0] for r in records(instances[2].url, ids)}
     assert len(workers) == 3, "all three instances took part"
+    status = httpx.get(f"{instances[0].url}/api/queue/status").json()
+    assert (status["live_instances"], status["live_workers"]) == (3, 12)
+    instances[2].stop()
+    status = httpx.get(f"{instances[0].url}/api/queue/status").json()
+    assert (status["live_instances"], status["live_workers"]) == (2, 8), "a drained instance leaves the counts"
 
 
 def test_pacing_holds_across_instances(spawn: Spawn, service_env: dict[str, str], sims: Sims) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from callqueue.clients.agent import AgentClient, StartOutcome
 from callqueue.dispatch.backoff import backoff_delay
@@ -21,6 +22,7 @@ from callqueue.store.calls import CallStore
 log = logging.getLogger("callqueue.dispatch")
 IDLE_POLL_S = 0.1
 LEASE_MARGIN_MS = 5_000
+HEARTBEAT_S = 1.0
 
 
 def dispatch_lease_ms(settings: Settings) -> int:
@@ -42,8 +44,12 @@ class DispatchWorker:
         self.lease_ms = dispatch_lease_ms(settings)
 
     async def run(self, stop: asyncio.Event) -> None:
+        next_beat = 0.0
         while not stop.is_set():
             try:
+                if time.monotonic() >= next_beat:  # at most once a second: `live_workers` in the queue status
+                    await self.store.worker_heartbeat(self.worker_id)
+                    next_beat = time.monotonic() + HEARTBEAT_S
                 claim = await self.store.claim(
                     self.settings.dispatch_rate,
                     self.settings.max_concurrent_calls,

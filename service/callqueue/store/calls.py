@@ -44,6 +44,7 @@ class QueueStatus:
     tracking: int
     pending_results: int
     dispatch_rate_per_s: float
+    live_instances: int
     live_workers: int
 
 
@@ -197,18 +198,30 @@ class CallStore:
 
     # --- observation ------------------------------------------------------------------------------------------
 
-    async def heartbeat(self, worker_id: str) -> None:
+    async def heartbeat(self, instance_id: str) -> None:
+        await self._beat(self.keys.instances, instance_id)
+
+    async def worker_heartbeat(self, worker_id: str) -> None:
+        await self._beat(self.keys.workers, worker_id)
+
+    async def _beat(self, key: str, member: str) -> None:
         now = self.now_ms()
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zadd(self.keys.workers, {worker_id: now})
-            pipe.zremrangebyscore(self.keys.workers, "-inf", now - 3_600_000)
+            pipe.zadd(key, {member: now})
+            pipe.zremrangebyscore(key, "-inf", now - 3_600_000)
             await pipe.execute()
 
-    async def forget_worker(self, worker_id: str) -> None:
-        await self.redis.zrem(self.keys.workers, worker_id)
+    async def forget(self, instance_id: str, worker_ids: list[str]) -> None:
+        """A draining instance leaves the live counts at once instead of aging out of them."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zrem(self.keys.instances, instance_id)
+            if worker_ids:
+                pipe.zrem(self.keys.workers, *worker_ids)
+            await pipe.execute()
 
     async def queue_status(self, live_window_s: int = 30) -> QueueStatus:
         now = self.now_ms()
+        live_since = now - live_window_s * 1000
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hgetall(self.keys.counts)
             pipe.zcard(self.keys.queued)
@@ -218,18 +231,10 @@ class CallStore:
             pipe.zcard(self.keys.tracking)
             pipe.zcard(self.keys.outbox)
             pipe.zcount(self.keys.pace, now - 60_000, "+inf")
-            pipe.zcount(self.keys.workers, now - live_window_s * 1000, "+inf")
-            (
-                counts,
-                queued,
-                head,
-                in_flight,
-                dispatching,
-                tracking,
-                outbox,
-                starts,
-                workers,
-            ) = await pipe.execute()
+            pipe.zcount(self.keys.instances, live_since, "+inf")
+            pipe.zcount(self.keys.workers, live_since, "+inf")
+            replies = await pipe.execute()
+        counts, queued, head, in_flight, dispatching, tracking, outbox, starts, instances, workers = replies
         oldest_age = None
         if head:
             created = await self.redis.hget(self.keys.call(_s(head[0])), "created_at")  # type: ignore[misc]
@@ -244,6 +249,7 @@ class CallStore:
             tracking=int(tracking),
             pending_results=int(outbox),
             dispatch_rate_per_s=round(int(starts) / 60, 3),
+            live_instances=int(instances),
             live_workers=int(workers),
         )
 

@@ -78,8 +78,13 @@ class Keys:
         return f"{self.prefix}:outbox:dead"
 
     @property
+    def instances(self) -> str:
+        """Sorted set: service instances (processes) scored by their last heartbeat (ms)."""
+        return f"{self.prefix}:instances"
+
+    @property
     def workers(self) -> str:
-        """Sorted set: worker ids scored by their last heartbeat (ms)."""
+        """Sorted set: dispatch workers ("instance/wN") scored by their last heartbeat (ms)."""
         return f"{self.prefix}:workers"
 
     @property

@@ -51,12 +51,17 @@ def _age_s(now_ms: int, at_ms: Any) -> float | None:
 
 async def _backlog(store: CallStore) -> CheckResult:
     status = await store.queue_status()
-    details = {"queued": status.queued, "in_flight": status.in_flight, "live_instances": status.live_workers}
+    details = {
+        "queued": status.queued,
+        "in_flight": status.in_flight,
+        "live_instances": status.live_instances,
+        "live_workers": status.live_workers,
+    }
     age = status.oldest_queued_age_s
     if status.queued and status.live_workers == 0:
         return fail(
             "queue-backlog",
-            f"{status.queued} call(s) queued, oldest {age} s, and no instance has a heartbeat in 30 s",
+            f"{status.queued} call(s) queued, oldest {age} s, and no dispatch worker has a heartbeat in 30 s",
             "nothing is dispatching: " + CPU_FIX,
             **details,
         )

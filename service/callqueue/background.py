@@ -10,29 +10,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter
 
 if TYPE_CHECKING:
-    from callqueue.clients.plivo import PlivoClient
     from callqueue.runtime import Loop, Runtime
-
-
-def plivo_client(runtime: Runtime) -> PlivoClient | None:
-    """Plivo's REST client when PLIVO_AUTH_ID/TOKEN are set; without them status comes from events and the agent."""
-    from callqueue.clients.plivo import PlivoBudget, PlivoClient
-
-    settings = runtime.settings
-    if not settings.plivo_auth_id or not settings.plivo_auth_token:
-        return None
-    budget = PlivoBudget(
-        runtime.redis, runtime.store.keys.plivo_budget, settings.plivo_api_limit, settings.plivo_api_window
-    )
-    return PlivoClient(
-        base_url=settings.plivo_api_base_url,
-        auth_id=settings.plivo_auth_id,
-        auth_token=settings.plivo_auth_token,
-        http=runtime.http,
-        budget=budget,
-        timeout_s=settings.timing.request_timeout,
-        max_retries=settings.timing.max_status_retries,
-    )
 
 
 def extra_loops(runtime: Runtime) -> dict[str, Loop]:
@@ -46,7 +24,7 @@ def extra_loops(runtime: Runtime) -> dict[str, Loop]:
 
     settings = runtime.settings
     cadence = Cadence(settings.timing)
-    plivo = plivo_client(runtime)
+    plivo = runtime.plivo
     checker = Checker(runtime.store, Sources(plivo, runtime.agent), plivo, cadence)
     scheduler = TrackingScheduler(runtime.store, checker, settings.tracker_concurrency, cadence.check_lease_ms)
     consumer = AgentEventConsumer(runtime.store, cadence, runtime.instance_id)

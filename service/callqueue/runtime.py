@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 
 from callqueue.clients.agent import AgentClient
 from callqueue.clients.auth import IdTokens
+from callqueue.clients.plivo import PlivoBudget, PlivoClient
 from callqueue.dispatch.reconcile import DispatchReconciler
 from callqueue.dispatch.worker import DispatchWorker, sleep_or_stop
 from callqueue.settings import Settings
@@ -41,6 +42,7 @@ class Runtime:
     tokens: IdTokens
     agent: AgentClient
     instance_id: str
+    plivo: PlivoClient | None = None  # None without PLIVO_AUTH_ID/TOKEN: status from events and the agent only
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -59,7 +61,7 @@ class Runtime:
         )
         tokens = IdTokens(http, enabled=settings.use_id_tokens)
         instance_id = f"{os.environ.get('K_REVISION') or socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        return cls(
+        runtime = cls(
             settings=settings,
             redis=redis,
             store=CallStore(redis, settings.redis_key_prefix),
@@ -68,6 +70,8 @@ class Runtime:
             agent=AgentClient(settings.agent_server_url, http, tokens, settings.timing.request_timeout),
             instance_id=instance_id,
         )
+        runtime.plivo = _plivo_client(settings, runtime.store, http)
+        return runtime
 
     @property
     def worker_ids(self) -> list[str]:
@@ -126,3 +130,19 @@ class Runtime:
             await self.store.forget(self.instance_id, self.worker_ids if self.tasks else [])
         await self.http.aclose()
         await self.redis.aclose()
+
+
+def _plivo_client(settings: Settings, store: CallStore, http: httpx.AsyncClient) -> PlivoClient | None:
+    """Plivo's REST client when PLIVO_AUTH_ID/TOKEN are set; its request budget is shared by every instance."""
+    if not settings.plivo_auth_id or not settings.plivo_auth_token:
+        return None
+    budget = PlivoBudget(store.redis, store.keys.plivo_budget, settings.plivo_api_limit, settings.plivo_api_window)
+    return PlivoClient(
+        base_url=settings.plivo_api_base_url,
+        auth_id=settings.plivo_auth_id,
+        auth_token=settings.plivo_auth_token,
+        http=http,
+        budget=budget,
+        timeout_s=settings.timing.request_timeout,
+        max_retries=settings.timing.max_status_retries,
+    )

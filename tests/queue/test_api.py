@@ -121,7 +121,7 @@ def test_cancel_removes_a_queued_call_from_the_queue(
     assert record["status"] == "canceled"
     assert [h["status"] for h in record["history"]] == ["queued", "canceled"]
     again = api.post(f"/api/calls/{call_id}/cancel")
-    assert again.status_code == 409 and "only queued calls can be canceled" in again.json()["message"]
+    assert again.status_code == 409 and "already ended as canceled" in again.json()["message"]
 
 
 def test_queue_status_counts_and_ages(api: httpx.Client) -> None:

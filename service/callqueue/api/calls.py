@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -9,10 +10,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from callqueue.api.deps import StoreDep
+from callqueue.api.deps import RuntimeDep, StoreDep
 from callqueue.api.models import QueueCallRequest, QueuedCall
+from callqueue.clients.plivo import PlivoError, PlivoRateLimited
+from callqueue.states import FINAL, CallStatus
 from callqueue.store.calls import CallStore, call_fingerprint
 
+log = logging.getLogger("callqueue.api")
 router = APIRouter(prefix="/api/calls", tags=["calls"])
 IDEMPOTENCY_KEY_MAX = 200
 
@@ -92,12 +96,31 @@ async def get_call(call_id: str, store: StoreDep) -> dict[str, Any]:
     return record.as_json()
 
 
-@router.post("/{call_id}/cancel")
-async def cancel_call(call_id: str, store: StoreDep) -> dict[str, Any]:
-    """Cancel a queued call: it is never dialled afterwards. A call already handed to the agent is not cancelable."""
+@router.post("/{call_id}/cancel", responses={202: {"description": "the call is with the agent: stop asked of Plivo"}})
+async def cancel_call(call_id: str, runtime: RuntimeDep) -> JSONResponse:
+    """Cancel a call. Queued: it is never dialled afterwards. With the agent: Plivo is asked to take it out of its
+    queue or hang it up, and the outcome arrives like any other (usually `canceled`, or `completed` once answered)."""
+    store = runtime.store
     outcome, status = await store.cancel(call_id)
     if outcome == "missing":
         raise HTTPException(404, f"call_id {call_id!r} is unknown: use the call_id returned by POST /api/calls/queue")
-    if outcome == "not_cancelable":
-        raise HTTPException(409, f"call {call_id} is {status}, not queued: only queued calls can be canceled")
-    return {"call_id": call_id, "status": "canceled"}
+    if outcome == "canceled":
+        return JSONResponse({"call_id": call_id, "status": "canceled"}, 200)
+    if status is None or CallStatus(status) in FINAL:
+        raise HTTPException(409, f"call {call_id} already ended as {status}: nothing to cancel")
+    if CallStatus(status) is CallStatus.DISPATCHING:
+        raise HTTPException(409, f"call {call_id} is being handed to the agent right now: retry in a few seconds")
+    if runtime.plivo is None:
+        raise HTTPException(409, f"call {call_id} is {status} and PLIVO_AUTH_ID/TOKEN are not set: cannot stop it")
+    record = await store.get(call_id)
+    if record is None:
+        raise HTTPException(404, f"call_id {call_id!r} is unknown: use the call_id returned by POST /api/calls/queue")
+    try:
+        stopped = await runtime.plivo.stop(call_uuid=record.call_uuid, request_uuid=record.request_uuid)
+    except (PlivoError, PlivoRateLimited) as exc:
+        raise HTTPException(502, f"Plivo did not take the cancel ({exc}); nothing changed, retry") from None
+    await store.set_tracking_fields(call_id, cancel_requested=store.now_ms())
+    await store.reschedule(call_id, 1000)  # look for the outcome soon, callbacks or not
+    log.info("call %s: cancel requested while %s; stopped at Plivo: %s", call_id, record.status, stopped)
+    body = {"call_id": call_id, "status": record.status.value, "cancel_requested": True, "stopped_at_plivo": stopped}
+    return JSONResponse(body, 202)

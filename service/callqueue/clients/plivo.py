@@ -135,6 +135,17 @@ class PlivoClient:
         """Hang up a dialled call; False when it is not live."""
         return (await self._request("DELETE", f"Call/{call_uuid}/", None)).status_code < 300
 
+    async def stop(self, *, call_uuid: str | None, request_uuid: str | None) -> bool | None:
+        """Stop a call wherever it is at Plivo: hang it up once dialled, else take it out of the queue.
+
+        True: stopped; False: Plivo had nothing live or queued under those ids; None: no id known yet.
+        """
+        if call_uuid:
+            return await self.hangup(call_uuid)
+        if request_uuid:
+            return await self.cancel_request(request_uuid)
+        return None
+
     # --- transport --------------------------------------------------------------------------------------------
 
     async def _get_object(self, path: str, params: dict[str, str] | None) -> dict[str, Any] | None:

@@ -132,11 +132,8 @@ class Checker:
         if self.plivo is None:
             return
         try:
-            if record.call_uuid:
-                done = await self.plivo.hangup(record.call_uuid)
-            elif record.request_uuid:
-                done = await self.plivo.cancel_request(record.request_uuid)
-            else:
+            done = await self.plivo.stop(call_uuid=record.call_uuid, request_uuid=record.request_uuid)
+            if done is None:
                 return
         except (PlivoError, PlivoRateLimited) as exc:
             log.warning("call %s: missed, but cancelling it at Plivo failed: %s", record.call_id, exc)

@@ -23,6 +23,7 @@ import uvicorn
 from dotenv import dotenv_values
 
 from callqueue.api.app import create_app
+from callqueue.logs import configure_logging
 from callqueue.settings import SettingsError, load_settings
 from local.redis_server import ThrowawayRedis, free_port
 from local.simulators.agent import create_agent_app
@@ -118,6 +119,7 @@ def main(argv: list[str]) -> int:
         except SettingsError as exc:
             print(f"configuration error: {exc}", file=sys.stderr)
             return 2
+        configure_logging(settings)
         app = create_app(settings)
         if args.demo:
             stop = threading.Event()
@@ -126,10 +128,7 @@ def main(argv: list[str]) -> int:
                 follow_demo_call(base, stop)
             return 0
         print(banner(settings.port, log), flush=True)
-        import logging
-
-        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        uvicorn.run(app, host="127.0.0.1", port=settings.port, log_level="info", access_log=False)
+        uvicorn.run(app, host="127.0.0.1", port=settings.port, log_level="info", access_log=False, log_config=None)
     return 0
 
 

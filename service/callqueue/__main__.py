@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import uvicorn
 
 from callqueue.api.app import create_app
+from callqueue.logs import configure_logging
 from callqueue.settings import SettingsError, load_settings
 
 
@@ -17,16 +17,13 @@ def main() -> int:
     except SettingsError as exc:
         print(f"callqueue: configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stdout,
-    )
+    configure_logging(settings)
     uvicorn.run(
         create_app(settings),
         host="0.0.0.0",
         port=settings.port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # keep the handlers configure_logging installed
         access_log=False,  # Cloud Run logs every request itself
         timeout_graceful_shutdown=8,
         proxy_headers=True,

@@ -80,6 +80,9 @@ PLAIN_VARIABLES: tuple[PlainVariable, ...] = (
     PlainVariable("MAX_BODY_BYTES", "16384", "largest accepted request body"),
     PlainVariable("AUTH_MODE", "auto", "'auto' (Google ID tokens on Cloud Run), 'id_token' or 'none'"),
     PlainVariable("LOG_LEVEL", "INFO", "Python log level"),
+    PlainVariable(
+        "LOG_FORMAT", "auto", "'json' (Cloud Logging lines with severity), 'text', or 'auto': json on Cloud Run"
+    ),
 )
 PLAIN_BY_NAME = {v.name: v for v in PLAIN_VARIABLES}
 
@@ -137,6 +140,7 @@ class Settings:
     max_body_bytes: int
     auth_mode: Literal["auto", "id_token", "none"]
     log_level: str
+    log_format: Literal["auto", "json", "text"]
     on_cloud_run: bool
 
     @property
@@ -234,6 +238,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     log_level = req("LOG_LEVEL").upper()
     if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         raise SettingsError(f"LOG_LEVEL={log_level!r} is not valid: use DEBUG, INFO, WARNING or ERROR")
+    log_format = req("LOG_FORMAT").lower()
+    if log_format not in {"auto", "json", "text"}:
+        raise SettingsError(f"LOG_FORMAT={log_format!r} is not valid: use auto, json or text")
     service_role = req("SERVICE_ROLE").lower()
     if service_role not in {"all", "webhooks"}:
         raise SettingsError(f"SERVICE_ROLE={service_role!r} is not valid: use all or webhooks")
@@ -263,6 +270,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=_int("MAX_BODY_BYTES", req("MAX_BODY_BYTES"), 1024, 10_000_000),
         auth_mode=auth_mode,  # type: ignore[arg-type]  # checked against the literal's values above
         log_level=log_level,
+        log_format=log_format,  # type: ignore[arg-type]  # checked against the literal's values above
         on_cloud_run=bool(env.get("K_SERVICE")),
     )
 

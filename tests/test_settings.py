@@ -92,3 +92,15 @@ def test_cloud_run_env_block_is_validated_like_the_service() -> None:
 
 def test_configuration_reference_matches_the_settings_module() -> None:
     assert DOC.read_text() == render(DOC.read_text()), "docs/configuration.md is stale: run `make docs`"
+
+
+def test_env_example_names_only_real_settings() -> None:
+    import re
+    from pathlib import Path
+
+    from callqueue.settings import CLOUD_RUN_OPTIMIZED, PLAIN_BY_NAME, TIMING_BY_NAME
+
+    text = (Path(__file__).resolve().parents[1] / ".env.example").read_text()
+    names = set(re.findall(r"^# ([A-Z][A-Z_]+)=", text, re.M))
+    known = set(PLAIN_BY_NAME) | set(TIMING_BY_NAME) | {CLOUD_RUN_OPTIMIZED}
+    assert len(names) >= 5 and names <= known, names - known

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -47,7 +48,10 @@ def starts_for(sims: Sims, call_id: str) -> list[dict[str, Any]]:
 AFTER_DISPATCH = {"dispatched", "initiated", "ringing", "in_progress", "completed"}
 
 
-def test_dispatch_sends_the_pipecat_body_with_our_ids_and_callbacks(service: httpx.Client, sims: Sims) -> None:
+def test_dispatch_sends_the_pipecat_body_with_our_ids_and_callbacks(
+    service: httpx.Client, sims: Sims, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="callqueue")
     call_id = queue(service)
     record = record_when(service, call_id, AFTER_DISPATCH)
     [start] = starts_for(sims, call_id)
@@ -59,6 +63,9 @@ def test_dispatch_sends_the_pipecat_body_with_our_ids_and_callbacks(service: htt
     assert start["idempotency_key"] == call_id
     assert record["request_uuid"] == start["request_uuid"]
     assert [h["status"] for h in record["history"]][:3] == ["queued", "dispatching", "dispatched"]
+    logged = [r.getMessage() for r in caplog.records if call_id in r.getMessage()]
+    assert any("Call status changed: queued → dispatching" in m for m in logged), logged
+    assert any("Call status changed: dispatching → dispatched" in m for m in logged), logged
 
 
 def test_agent_503_and_429_are_retried_and_the_call_is_dialled_once(service: httpx.Client, sims: Sims) -> None:

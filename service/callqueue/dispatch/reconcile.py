@@ -60,7 +60,9 @@ class DispatchReconciler:
                 call_id, CallStatus.UNKNOWN, "reconciler", {"reason": reason}, {"reason": reason}
             )
             await self.store.redis.zadd(self.store.keys.tracking, {call_id: self.store.now_ms() + first_check_ms})
-            log.error("call %s: %s; Plivo records will be checked", call_id, reason)
+            log.error(
+                "call %s: Call status changed: dispatching → unknown (%s); Plivo's records decide", call_id, reason
+            )
             return
         if known is None:
             if record.attempts >= self.settings.max_dispatch_attempts:
@@ -68,9 +70,10 @@ class DispatchReconciler:
                 await self.store.transition(
                     call_id, CallStatus.FAILED, "reconciler", {"reason": reason}, {"reason": reason}
                 )
+                log.error("call %s: Call status changed: dispatching → failed (%s)", call_id, reason)
                 return
             await self.store.requeue(call_id, {"reason": "agent has no record of the start: safe to start again"})
-            log.info("call %s: agent never received the start; requeued", call_id)
+            log.info("call %s: Call status changed: dispatching → queued (the agent never received it)", call_id)
             return
         await self.store.mark_dispatched(
             call_id,
@@ -78,4 +81,6 @@ class DispatchReconciler:
             {"via": "agent status", "agent_status": known.status},
             first_check_ms,
         )
-        log.info("call %s: agent confirms the call (%s); not dialled again", call_id, known.status)
+        log.info(
+            "call %s: Call status changed: dispatching → dispatched (agent confirms it: %s)", call_id, known.status
+        )

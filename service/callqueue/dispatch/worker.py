@@ -76,6 +76,7 @@ class DispatchWorker:
             return
         body = start_body(record, self.settings.public_base_url)
         attempt = record.attempts
+        log.info("call %s: Call status changed: queued → dispatching (attempt %d)", call_id, attempt)
         crash_point(AFTER_CLAIM)
         while True:
             outcome = await self.agent.start(call_id, body)
@@ -91,6 +92,8 @@ class DispatchWorker:
                     {"reason": f"agent start failed {attempt} times; last: {outcome.reason}"},
                     {"reason": f"agent unavailable after {attempt} attempts: {outcome.reason}"},
                 )
+                log.error("call %s: Call status changed: dispatching → failed (agent unavailable after %d attempts)",
+                          call_id, attempt)  # fmt: skip
                 return
             delay = max(backoff_delay(attempt), outcome.retry_after_s or 0.0)
             log.warning(
@@ -114,13 +117,20 @@ class DispatchWorker:
 
     async def _settle(self, call_id: str, outcome: StartOutcome, attempt: int) -> None:
         if outcome.kind == "accepted" and outcome.request_uuid:
-            await self.store.mark_dispatched(
+            before = await self.store.mark_dispatched(
                 call_id,
                 outcome.request_uuid,
                 {"request_uuid": outcome.request_uuid, "attempt": attempt},
                 self.settings.timing.initial_status_delay * 1000,
             )
-            log.info("call %s dispatched: request_uuid=%s (attempt %d)", call_id, outcome.request_uuid, attempt)
+            if before is CallStatus.DISPATCHING:
+                log.info(
+                    "call %s: Call status changed: dispatching → dispatched (request_uuid=%s, attempt %d)",
+                    call_id, outcome.request_uuid, attempt,
+                )  # fmt: skip
+            else:
+                log.info("call %s: agent accepted it (request_uuid=%s); a callback had already moved it to %s",
+                         call_id, outcome.request_uuid, before)  # fmt: skip
         elif outcome.kind in ("rejected", "malformed"):
             await self.store.transition(
                 call_id,
@@ -129,7 +139,7 @@ class DispatchWorker:
                 {"reason": outcome.reason},
                 {"reason": outcome.reason},
             )
-            log.error("call %s failed at dispatch: %s", call_id, outcome.reason)
+            log.error("call %s: Call status changed: dispatching → failed (%s)", call_id, outcome.reason)
         else:
             # Unknown: the agent may have dialled. Leave the lease to run out soon; the reconciler asks the agent
             # and Plivo what happened instead of dialling again.

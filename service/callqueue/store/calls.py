@@ -138,8 +138,10 @@ class CallStore:
 
     async def mark_dispatched(
         self, call_id: str, request_uuid: str, detail: dict[str, Any], first_check_delay_ms: int
-    ) -> None:
-        await self._run("MARK_DISPATCHED", call_id, request_uuid, json.dumps(detail), first_check_delay_ms)
+    ) -> CallStatus | None:
+        """Record the agent's acceptance; returns the status before (a callback may have moved it on already)."""
+        result = await self._run("MARK_DISPATCHED", call_id, request_uuid, json.dumps(detail), first_check_delay_ms)
+        return CallStatus(result[1]) if result[0] == "ok" else None
 
     async def requeue(self, call_id: str, detail: dict[str, Any]) -> bool:
         return (await self._run("REQUEUE", call_id, json.dumps(detail)))[0] == "requeued"

@@ -48,15 +48,25 @@ def wait_until_answers(url: str, proc: subprocess.Popen[bytes], timeout_s: float
 
 
 @contextmanager
-def service_process(env: dict[str, str]) -> Iterator[str]:
-    """`python -m callqueue` (one uvicorn worker) with `env` added; yields its base URL."""
-    port = free_port()
-    full_env = {**os.environ, "PORT": str(port), "LOG_LEVEL": "WARNING", **env}
-    proc = subprocess.Popen([sys.executable, "-m", "callqueue"], env=full_env)
+def serving_process(
+    args: list[str], port: int, ready_path: str, env: dict[str, str] | None = None, *, quiet: bool = False
+) -> Iterator[str]:
+    """A child process serving HTTP on `port`; yields its base URL once `ready_path` answers; stopped on exit."""
+    output = subprocess.DEVNULL if quiet else None
+    proc = subprocess.Popen(args, env=env, stdout=output, stderr=output)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until_answers(f"{base}/api/health", proc)
+        wait_until_answers(f"{base}{ready_path}", proc)
         yield base
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@contextmanager
+def service_process(env: dict[str, str]) -> Iterator[str]:
+    """`python -m callqueue` (one uvicorn worker) with `env` added; yields its base URL."""
+    port = free_port()
+    full_env = {**os.environ, "PORT": str(port), "LOG_LEVEL": "WARNING", **env}
+    with serving_process([sys.executable, "-m", "callqueue"], port, "/api/health", full_env) as base:
+        yield base

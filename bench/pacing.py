@@ -14,6 +14,7 @@ from local.simulators.agent import create_agent_app
 from local.simulators.backend import create_backend_app
 from local.simulators.plivo import create_plivo_app
 from local.simulators.server import running
+from local.simulators.wiring import simulator_env
 
 PROCESSES = 4
 RATE = 10
@@ -37,8 +38,8 @@ def measure() -> dict[str, float]:
         agent = stack.enter_context(running(create_agent_app(plivo, "MABENCH", "bench")))
         backend = stack.enter_context(running(create_backend_app()))
         env = {
-            "REDIS_URL": redis_url(), "REDIS_KEY_PREFIX": PREFIX, "AGENT_SERVER_URL": agent, "BACKEND_URL": backend,
-            "PLIVO_API_BASE_URL": plivo, "PLIVO_AUTH_ID": "MABENCH", "PLIVO_AUTH_TOKEN": "bench",
+            **simulator_env(plivo=plivo, agent=agent, backend=backend, auth_id="MABENCH", auth_token="bench"),
+            "REDIS_URL": redis_url(), "REDIS_KEY_PREFIX": PREFIX,
             "DISPATCH_RATE": str(RATE), "MAX_CONCURRENT_CALLS": "100000", "DISPATCH_WORKERS": "4",
         }  # fmt: skip
         first = stack.enter_context(service_process({**env, "DISPATCH_WORKERS": "0"}))

@@ -29,7 +29,7 @@ from urllib.parse import urlencode
 import httpx
 from redis.asyncio import Redis
 
-from bench.common import redis_url, service_process, wait_until_answers
+from bench.common import redis_url, service_process, serving_process
 from callqueue.api.app import create_app
 from callqueue.clients.agent import AgentClient
 from callqueue.clients.auth import IdTokens
@@ -47,6 +47,7 @@ from local.simulators.backend import create_backend_app
 from local.simulators.plivo import create_plivo_app
 from local.simulators.server import running
 from local.simulators.signing import signature_headers
+from local.simulators.wiring import simulator_env
 
 AUTH_ID, AUTH_TOKEN = "MABENCH", "bench-token"
 SCALE = 0.2  # 1/5 of real time for the happy-path comparison
@@ -69,13 +70,9 @@ def _pct(values: list[float], q: float) -> float:
 
 def _env(prefix: str, plivo: str, agent: str, backend: str, port: int, **extra: str) -> dict[str, str]:
     return {
+        **simulator_env(plivo=plivo, agent=agent, backend=backend, auth_id=AUTH_ID, auth_token=AUTH_TOKEN),
         "REDIS_URL": redis_url(),
         "REDIS_KEY_PREFIX": prefix,
-        "PLIVO_AUTH_ID": AUTH_ID,
-        "PLIVO_AUTH_TOKEN": AUTH_TOKEN,
-        "PLIVO_API_BASE_URL": plivo,
-        "AGENT_SERVER_URL": agent,
-        "BACKEND_URL": backend,
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "AUTH_MODE": "none",
         "LOG_LEVEL": "WARNING",
@@ -184,14 +181,8 @@ def _plivo_process(rate_limit: int) -> Iterator[str]:
     port = free_port()
     args = [sys.executable, "-m", "local.simulators.plivo", "--port", str(port), "--auth-id", AUTH_ID]
     args += ["--auth-token", AUTH_TOKEN, "--cps", "100000", "--rate-limit", str(rate_limit)]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_answers(f"{base}/_sim/ping", proc)
+    with serving_process(args, port, "/_sim/ping", quiet=True) as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 async def _place_sim_calls(http: httpx.AsyncClient, plivo: str, count: int) -> list[tuple[str, str]]:

@@ -30,6 +30,7 @@ from local.simulators.agent import create_agent_app
 from local.simulators.backend import create_backend_app
 from local.simulators.plivo import create_plivo_app
 from local.simulators.server import running
+from local.simulators.wiring import simulator_env
 
 SIM_AUTH_ID = "MASIMULATOR"
 SIM_AUTH_TOKEN = "sim-token"  # the simulator's well-known local credential
@@ -51,13 +52,10 @@ def local_environment(env: dict[str, str], log: list[str]) -> Iterator[dict[str,
             plivo = stack.enter_context(running(create_plivo_app(SIM_AUTH_ID, SIM_AUTH_TOKEN)))
             agent = stack.enter_context(running(create_agent_app(plivo, SIM_AUTH_ID, SIM_AUTH_TOKEN)))
             backend = stack.enter_context(running(create_backend_app()))
-            env.update(
-                AGENT_SERVER_URL=agent,
-                BACKEND_URL=backend,
-                PLIVO_API_BASE_URL=plivo,
-                PLIVO_AUTH_ID=SIM_AUTH_ID,
-                PLIVO_AUTH_TOKEN=SIM_AUTH_TOKEN,
+            wiring = simulator_env(
+                plivo=plivo, agent=agent, backend=backend, auth_id=SIM_AUTH_ID, auth_token=SIM_AUTH_TOKEN
             )
+            env.update(wiring)
             log.append(f"Plivo (sim)  {plivo}   calls: {plivo}/_sim/calls")
             log.append(f"Agent (sim)  {agent}   starts: {agent}/_sim/starts")
             log.append(f"Backend (sim) {backend}  results: {backend}/_sim/results")

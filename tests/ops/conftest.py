@@ -23,6 +23,7 @@ from local.simulators.agent import create_agent_app
 from local.simulators.backend import create_backend_app
 from local.simulators.plivo import create_plivo_app
 from local.simulators.server import running
+from local.simulators.wiring import simulator_env
 
 AUTH_ID = "MAOPSTEST"
 AUTH_TOKEN = "ops-token"
@@ -142,13 +143,11 @@ def prefix() -> str:
 def env(redis_url: str, peers: dict[str, str], prefix: str) -> dict[str, str]:
     """A healthy local environment: simulators, real Redis, Plivo credentials, AUTH_MODE=none."""
     return {
+        **simulator_env(
+            plivo=peers["plivo"], agent=peers["agent"], backend=peers["backend"], auth_id=AUTH_ID, auth_token=AUTH_TOKEN
+        ),
         "REDIS_URL": redis_url,
         "REDIS_KEY_PREFIX": prefix,
-        "AGENT_SERVER_URL": peers["agent"],
-        "BACKEND_URL": peers["backend"],
-        "PLIVO_AUTH_ID": AUTH_ID,
-        "PLIVO_AUTH_TOKEN": AUTH_TOKEN,
-        "PLIVO_API_BASE_URL": peers["plivo"],
         "AUTH_MODE": "none",
         "DISPATCH_RATE": "2",
     }

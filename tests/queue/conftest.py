@@ -19,6 +19,7 @@ from local.simulators.agent import create_agent_app
 from local.simulators.backend import create_backend_app
 from local.simulators.plivo import create_plivo_app
 from local.simulators.server import running
+from local.simulators.wiring import simulator_env
 
 AUTH_ID, AUTH_TOKEN = "MATEST", "test-token"
 FINAL = {"completed", "busy", "no_answer", "canceled", "failed", "missed", "unknown"}
@@ -51,13 +52,11 @@ def sims() -> Iterator[Sims]:
 def service_env(redis_url: str, key_prefix: str, sims: Sims) -> dict[str, str]:
     """Settings of a service wired to the simulators, with short timings so tests stay quick."""
     return {
+        **simulator_env(
+            plivo=sims.plivo, agent=sims.agent, backend=sims.backend, auth_id=AUTH_ID, auth_token=AUTH_TOKEN
+        ),
         "REDIS_URL": redis_url,
         "REDIS_KEY_PREFIX": key_prefix,
-        "AGENT_SERVER_URL": sims.agent,
-        "BACKEND_URL": sims.backend,
-        "PLIVO_API_BASE_URL": sims.plivo,
-        "PLIVO_AUTH_ID": AUTH_ID,
-        "PLIVO_AUTH_TOKEN": AUTH_TOKEN,
         "PUBLIC_BASE_URL": "http://127.0.0.1:9",  # callbacks are not what these tests observe
         "REQUEST_TIMEOUT": "2",
         "INITIAL_STATUS_DELAY": "1",

@@ -25,6 +25,7 @@ from local.simulators.agent import create_agent_app
 from local.simulators.backend import create_backend_app
 from local.simulators.plivo import create_plivo_app
 from local.simulators.server import running
+from local.simulators.wiring import simulator_env
 
 AUTH_ID = "MATRACKING"
 AUTH_TOKEN = "tracking-token"
@@ -125,13 +126,9 @@ def wait_for(check: Callable[[], Any], timeout: float = 20.0, what: str = "condi
 def service_env(prefix: str, redis_url: str, plivo: str, agent: str, backend: str, port: int) -> dict[str, str]:
     return {
         **SHRUNK,
+        **simulator_env(plivo=plivo, agent=agent, backend=backend, auth_id=AUTH_ID, auth_token=AUTH_TOKEN),
         "REDIS_URL": redis_url,
         "REDIS_KEY_PREFIX": prefix,
-        "PLIVO_AUTH_ID": AUTH_ID,
-        "PLIVO_AUTH_TOKEN": AUTH_TOKEN,
-        "PLIVO_API_BASE_URL": plivo,
-        "AGENT_SERVER_URL": agent,
-        "BACKEND_URL": backend,
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "PORT": str(port),
     }

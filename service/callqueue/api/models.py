@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -43,9 +41,3 @@ class QueuedCall(BaseModel):
     call_id: str
     status: str
     replayed: bool = Field(description="true when an earlier request with the same Idempotency-Key is returned")
-
-
-class ErrorBody(BaseModel):
-    error: str
-    message: str
-    errors: list[dict[str, Any]] = []

@@ -18,6 +18,7 @@ from callqueue.clients.backend import BackendClient, DeliveryOutcome
 from callqueue.clients.plivo import PlivoClient, PlivoError, PlivoRateLimited
 from callqueue.delivery.result import result_body, wants_recording
 from callqueue.settings import TimingProfile
+from callqueue.store.attempts import split_attempt_id
 from callqueue.store.calls import CallStore
 from callqueue.store.records import CallRecord
 
@@ -66,31 +67,40 @@ class ResultDelivery:
                     await asyncio.wait_for(stop.wait(), timeout=IDLE_S)
 
     async def deliver(self, member: str) -> None:
-        call_id, _, status = member.rpartition(":")
-        record = await self.store.get(call_id)
-        if record is None:
+        """`member` is `{attempt_id}:{outcome}`: one result per attempt outcome, its backend Idempotency-Key."""
+        attempt_id, _, status = member.rpartition(":")
+        call_id, attempt = split_attempt_id(attempt_id)
+        current = await self.store.get(call_id)
+        if current is None:
             await self._dead_letter(member, "the call record no longer exists", record_exists=False)
             return
-        record, wait = await self._with_recording(record)
-        if wait:
-            # Plivo lists a recording only once the call's record is written, seconds after hang-up.
-            await self.store.redis.zadd(
-                self.store.keys.outbox, {member: self.store.now_ms() + RECORDING_WAIT_MS}, xx=True
-            )
+        try:
+            record = current.attempt_view(attempt)
+        except KeyError:
+            await self._dead_letter(member, f"the call has no attempt {attempt}")
             return
-        outcome = await self.backend.post_result(result_body(record, status), member)
+        if attempt == current.attempt:
+            record, wait = await self._with_recording(record)
+            if wait:
+                # Plivo lists a recording only once the call's record is written, seconds after hang-up.
+                await self.store.redis.zadd(
+                    self.store.keys.outbox, {member: self.store.now_ms() + RECORDING_WAIT_MS}, xx=True
+                )
+                return
+        outcome = await self.backend.post_result(result_body(record, status, current), member)
+        tag = self._tag(attempt, status)
         if outcome.kind == "delivered":
             await self.store.redis.zrem(self.store.keys.outbox, member)
-            await self.store.redis.hdel(self.store.keys.call(call_id), *self._attempt_fields(status))  # type: ignore[misc]
+            await self.store.redis.hdel(self.store.keys.call(call_id), *self._attempt_fields(tag))  # type: ignore[misc]
             log.info("result %s delivered (%s)", member, outcome.reason)
             return
         if outcome.kind == "rejected":
             await self._dead_letter(member, outcome.reason)
             return
-        await self._retry_later(member, record, status, outcome)
+        await self._retry_later(member, current, tag, outcome)
 
-    async def _retry_later(self, member: str, record: CallRecord, status: str, outcome: DeliveryOutcome) -> None:
-        attempts_f, first_f = self._attempt_fields(status)
+    async def _retry_later(self, member: str, record: CallRecord, tag: str, outcome: DeliveryOutcome) -> None:
+        attempts_f, first_f = self._attempt_fields(tag)
         now = self.store.now_ms()
         attempts = int(record.tracking.get(attempts_f.removeprefix("trk_"), "0")) + 1
         first = int(record.tracking.get(first_f.removeprefix("trk_"), str(now)))
@@ -117,7 +127,8 @@ class ResultDelivery:
             pipe.zadd(self.store.keys.dead_letters, {member: now})
             if record_exists:
                 why = json.dumps({"member": member, "at": now, "reason": reason})
-                pipe.hset(self.store.keys.call(member.rpartition(":")[0]), "trk_dead_letter", why)
+                call_id, _ = split_attempt_id(member.rpartition(":")[0])
+                pipe.hset(self.store.keys.call(call_id), "trk_dead_letter", why)
             await pipe.execute()
         log.error("result %s dead-lettered: %s", member, reason)
 
@@ -141,5 +152,10 @@ class ResultDelivery:
         return await self.store.get(record.call_id) or record, False
 
     @staticmethod
-    def _attempt_fields(status: str) -> tuple[str, str]:
-        return f"trk_delivery_attempts_{status}", f"trk_delivery_first_ms_{status}"
+    def _tag(attempt: int, status: str) -> str:
+        """Names one result's bookkeeping fields on the call: the outcome for attempt 1, `{n}_{outcome}` after."""
+        return status if attempt <= 1 else f"{attempt}_{status}"
+
+    @staticmethod
+    def _attempt_fields(tag: str) -> tuple[str, str]:
+        return f"trk_delivery_attempts_{tag}", f"trk_delivery_first_ms_{tag}"

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from callqueue.store.records import CallRecord
+from callqueue.store.records import CallRecord, iso
 
 
-def result_body(record: CallRecord, outcome: str) -> dict[str, Any]:
-    """Built from the record at delivery time; `outcome` is the status the outbox entry was written for."""
+def result_body(record: CallRecord, outcome: str, call: CallRecord | None = None) -> dict[str, Any]:
+    """Built at delivery time from `record`, the view of the attempt the outbox entry was written for, and `call`,
+    the call as it stands now; `outcome` is that attempt's status. `final` is false when another attempt follows
+    (the retry policy redials) or the outcome is `unknown` (it may still be settled): exactly one result of a call
+    has `final: true` (docs/contracts.md, "Call results")."""
+    call = call or record
+    later = call.attempt > record.attempt
     return {
         "call_id": record.call_id,
+        "attempt": record.attempt,
+        "attempt_id": record.attempt_id,
         "campaign_id": record.campaign_id,
         "phone_number": record.phone_number,
         "outcome": outcome,
-        "final": outcome != "unknown",
+        "final": outcome != "unknown" and not later,
+        "next_attempt": {"attempt": call.attempt, "status": call.status.value, "due_at": iso(call.due_at_ms)}
+        if later
+        else None,
         "duration": record.duration,
         "hangup_cause": record.hangup_cause,
         "recording_url": record.recording_url,

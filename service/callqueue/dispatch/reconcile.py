@@ -48,7 +48,7 @@ class DispatchReconciler:
             await self.store.mark_dispatched(call_id, record.request_uuid or "", {"via": "callback"}, first_check_ms)
             return
         try:
-            known = await self.agent.status(call_id)
+            known = await self.agent.status(record.attempt_id)
         except (httpx.HTTPError, AgentProtocolError) as exc:
             errors = int(record.tracking.get("reconcile_errors", "0")) + 1
             await self.store.set_tracking_fields(call_id, reconcile_errors=errors)
@@ -57,7 +57,7 @@ class DispatchReconciler:
                 return
             reason = f"dispatch outcome unknown: agent status unavailable {errors} times ({exc!r})"
             await self.store.transition(
-                call_id, CallStatus.UNKNOWN, "reconciler", {"reason": reason}, {"reason": reason}
+                record.attempt_id, CallStatus.UNKNOWN, "reconciler", {"reason": reason}, {"reason": reason}
             )
             await self.store.redis.zadd(self.store.keys.tracking, {call_id: self.store.now_ms() + first_check_ms})
             log.error(
@@ -65,10 +65,10 @@ class DispatchReconciler:
             )
             return
         if known is None:
-            if record.attempts >= self.settings.max_dispatch_attempts:
-                reason = f"agent never started the call in {record.attempts} attempts"
+            if record.start_requests >= self.settings.max_dispatch_attempts:
+                reason = f"agent never started the call in {record.start_requests} attempts"
                 await self.store.transition(
-                    call_id, CallStatus.FAILED, "reconciler", {"reason": reason}, {"reason": reason}
+                    record.attempt_id, CallStatus.FAILED, "reconciler", {"reason": reason}, {"reason": reason}
                 )
                 log.error("call %s: Call status changed: dispatching → failed (%s)", call_id, reason)
                 return

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import time
 
+from callqueue.campaigns.rules import PERMANENT_FAILURE_KIND
 from callqueue.clients.agent import AgentClient, StartOutcome
 from callqueue.dispatch.backoff import backoff_delay
 from callqueue.dispatch.crash_points import AFTER_CLAIM, AFTER_START, crash_point
@@ -18,6 +19,7 @@ from callqueue.dispatch.start_request import start_body
 from callqueue.settings import Settings
 from callqueue.states import CallStatus
 from callqueue.store.calls import CallStore
+from callqueue.store.records import CallRecord
 
 log = logging.getLogger("callqueue.dispatch")
 IDLE_POLL_S = 0.1
@@ -58,9 +60,12 @@ class DispatchWorker:
                 )
                 if claim.outcome == "claimed" and claim.call_id:
                     await self.dispatch(claim.call_id)
+                elif claim.outcome == "suppressed":
+                    log.warning("call %s: Call status changed: queued → suppressed (number on the suppression list)",
+                                claim.call_id)  # fmt: skip
                 elif claim.outcome == "wait":
                     await sleep_or_stop(stop, claim.wait_ms / 1000)
-                elif claim.outcome in ("empty", "full"):
+                elif claim.outcome in ("empty", "full", "blocked"):
                     await sleep_or_stop(stop, IDLE_POLL_S)
             except asyncio.CancelledError:
                 raise
@@ -79,23 +84,24 @@ class DispatchWorker:
         log.info("call %s: Call status changed: queued → dispatching (attempt %d)", call_id, attempt)
         crash_point(AFTER_CLAIM)
         while True:
-            outcome = await self.agent.start(call_id, body)
+            outcome = await self.agent.start(record.attempt_id, body)
             crash_point(AFTER_START)
             if outcome.kind != "retryable":
-                await self._settle(call_id, outcome, attempt)
+                await self._settle(record, outcome, attempt)
                 return
-            if attempt >= self.settings.max_dispatch_attempts:
+            starts = attempt - record.starts_before  # start requests of this dial attempt
+            if starts >= self.settings.max_dispatch_attempts:
                 await self.store.transition(
-                    call_id,
+                    record.attempt_id,
                     CallStatus.FAILED,
                     "dispatcher",
-                    {"reason": f"agent start failed {attempt} times; last: {outcome.reason}"},
-                    {"reason": f"agent unavailable after {attempt} attempts: {outcome.reason}"},
+                    {"reason": f"agent start failed {starts} times; last: {outcome.reason}"},
+                    {"reason": f"agent unavailable after {starts} attempts: {outcome.reason}"},
                 )
                 log.error("call %s: Call status changed: dispatching → failed (agent unavailable after %d attempts)",
-                          call_id, attempt)  # fmt: skip
+                          call_id, starts)  # fmt: skip
                 return
-            delay = max(backoff_delay(attempt), outcome.retry_after_s or 0.0)
+            delay = max(backoff_delay(starts), outcome.retry_after_s or 0.0)
             log.warning(
                 "call %s: start attempt %d not delivered (%s); retrying in %.1fs",
                 call_id,
@@ -115,7 +121,8 @@ class DispatchWorker:
                     return
                 await asyncio.sleep(value / 1000)
 
-    async def _settle(self, call_id: str, outcome: StartOutcome, attempt: int) -> None:
+    async def _settle(self, record: CallRecord, outcome: StartOutcome, attempt: int) -> None:
+        call_id = record.call_id
         if outcome.kind == "accepted" and outcome.request_uuid:
             before = await self.store.mark_dispatched(
                 call_id,
@@ -132,12 +139,13 @@ class DispatchWorker:
                 log.info("call %s: agent accepted it (request_uuid=%s); a callback had already moved it to %s",
                          call_id, outcome.request_uuid, before)  # fmt: skip
         elif outcome.kind in ("rejected", "malformed"):
+            # The agent refused this start: redialling the same request would be refused again.
             await self.store.transition(
-                call_id,
+                record.attempt_id,
                 CallStatus.FAILED,
                 "dispatcher",
                 {"reason": outcome.reason},
-                {"reason": outcome.reason},
+                {"reason": outcome.reason, "failure_kind": PERMANENT_FAILURE_KIND},
             )
             log.error("call %s: Call status changed: dispatching → failed (%s)", call_id, outcome.reason)
         else:

@@ -3,35 +3,58 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+from callqueue.clock import Clock, SystemClock
 from callqueue.states import CallStatus
-from callqueue.store import scripts
+from callqueue.store import campaign_scripts, scripts
+from callqueue.store.attempts import split_attempt_id
 from callqueue.store.keys import Keys
 from callqueue.store.records import CallRecord
 
+log = logging.getLogger("callqueue.campaigns")
 IDEMPOTENCY_TTL_S = 24 * 3600
+
+
+class CampaignCanceled(Exception):
+    """The campaign was canceled: it takes no new calls."""
+
+    def __init__(self, campaign_id: str) -> None:
+        super().__init__(f"campaign {campaign_id!r} was canceled and takes no new calls; use another campaign_id")
+        self.campaign_id = campaign_id
 
 
 @dataclass(frozen=True)
 class Enqueued:
     call_id: str
     replayed: bool
+    status: str = "queued"
 
 
 @dataclass(frozen=True)
 class Claim:
     """What a claim attempt returned: a call to start, or why not and for how long to wait."""
 
-    outcome: Literal["claimed", "wait", "full", "empty", "skipped"]
+    outcome: Literal["claimed", "wait", "full", "empty", "blocked", "skipped", "suppressed"]
     call_id: str | None = None
     wait_ms: int = 0
+
+
+@dataclass(frozen=True)
+class Transitioned:
+    """What a transition did. `stale`: the event belongs to an earlier attempt of the call and changed nothing.
+    `notes`: what the campaign decided with the outcome (`breaker|{campaign}|{reason}`, `redial|{attempt}`)."""
+
+    outcome: Literal["changed", "unchanged", "stale", "missing"]
+    before: CallStatus | None
+    notes: tuple[str, ...] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True)
@@ -60,9 +83,10 @@ def _s(value: Any) -> str:
 class CallStore:
     """All reads and writes of call state. Every instance of the service shares it through Redis."""
 
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: Redis, prefix: str, clock: Clock | None = None) -> None:
         self.redis = redis
         self.keys = Keys(prefix)
+        self.clock: Clock = clock or SystemClock()
         self._prefix = prefix
         self._scripts: dict[str, AsyncScript] = {
             name: redis.register_script(getattr(scripts, name))
@@ -78,6 +102,16 @@ class CallStore:
                 "RESCHEDULE",
             )
         }
+        for name in (
+            "ENQUEUE_BATCH",
+            "PLAN_DUE",
+            "PLAN",
+            "CAMPAIGN_PUT",
+            "CAMPAIGN_CONTROL",
+            "CANCEL_CHUNK",
+            "ADOPT_QUEUED",
+        ):
+            self._scripts[name] = redis.register_script(getattr(campaign_scripts, name))
 
     async def _run(self, name: str, *args: Any, keys: list[str] | None = None) -> list[str]:
         result = await self._scripts[name](keys=keys or [], args=[self._prefix, *args])
@@ -91,10 +125,21 @@ class CallStore:
         campaign_id: str,
         call_config: dict[str, Any],
         idempotency_key: str | None = None,
+        *,
+        fields: dict[str, str] | None = None,
+        due_ms: int | None = None,
+        retention_s: int | None = None,
     ) -> Enqueued:
+        """Persist a call. `fields` are its own options (not_before, zones, retry); with any of them, or calling
+        hours on its campaign, it waits `scheduled` for the planner (first look at `due_ms`, default at once)."""
         call_id = uuid.uuid4().hex
         config_json = json.dumps(call_config, separators=(",", ":"), sort_keys=True)
         fingerprint = call_fingerprint(phone_number, campaign_id, call_config)
+        options: dict[str, Any] = {}
+        if fields:
+            options.update(fields=fields, plan=True, due=due_ms or 0)
+        if retention_s:
+            options["retention"] = retention_s
         result = await self._run(
             "ENQUEUE",
             call_id,
@@ -104,17 +149,25 @@ class CallStore:
             phone_number,
             campaign_id,
             config_json,
+            json.dumps(options),
         )
-        return Enqueued(call_id=result[1], replayed=result[0] == "replay")
+        if result[0] == "campaign_canceled":
+            raise CampaignCanceled(campaign_id)
+        if result[0] == "replay":
+            return Enqueued(call_id=result[1], replayed=True)
+        return Enqueued(call_id=result[1], replayed=False, status=result[2])
 
     async def get(self, call_id: str) -> CallRecord | None:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hgetall(self.keys.call(call_id))
             pipe.lrange(self.keys.history(call_id), 0, -1)
-            raw, history = await pipe.execute()
+            pipe.lrange(self.keys.attempts(call_id), 0, -1)
+            raw, history, attempts = await pipe.execute()
         if not raw:
             return None
-        return CallRecord.from_redis({_s(k): _s(v) for k, v in raw.items()}, [_s(h) for h in history])
+        return CallRecord.from_redis(
+            {_s(k): _s(v) for k, v in raw.items()}, [_s(h) for h in history], [_s(a) for a in attempts]
+        )
 
     async def cancel(self, call_id: str) -> tuple[str, str | None]:
         """('canceled', None) | ('not_cancelable', status) | ('missing', None)."""
@@ -123,11 +176,15 @@ class CallStore:
 
     # --- the dispatcher side ----------------------------------------------------------------------------------
 
-    async def claim(self, rate: int, max_in_flight: int, lease_ms: int, worker_id: str) -> Claim:
-        result = await self._run("CLAIM", rate, max_in_flight, lease_ms, worker_id)
+    async def claim(
+        self, rate: int, max_in_flight: int, lease_ms: int, worker_id: str, clock_ms: int | None = None
+    ) -> Claim:
+        """The next call under the global limits and the campaigns' turns; calling hours read at `clock_ms`."""
+        clock = self.clock.now_ms() if clock_ms is None else clock_ms
+        result = await self._run("CLAIM", rate, max_in_flight, lease_ms, worker_id, clock)
         if result[0] == "wait":
             return Claim("wait", wait_ms=int(result[1]))
-        if result[0] in ("claimed", "skipped"):
+        if result[0] in ("claimed", "skipped", "suppressed"):
             return Claim(result[0], call_id=result[1])  # type: ignore[arg-type]
         return Claim(result[0])  # type: ignore[arg-type]
 
@@ -157,24 +214,49 @@ class CallStore:
 
     async def transition(
         self,
-        call_id: str,
+        attempt_id: str,
         status: CallStatus,
         source: str,
         detail: dict[str, Any] | None = None,
         fields: dict[str, Any] | None = None,
     ) -> tuple[bool, CallStatus | None]:
-        """Move the call forward if the state machine allows; returns (changed, status before)."""
+        """Move the attempt forward if the state machine allows; returns (changed, status before).
+
+        `attempt_id` names the dial attempt (CallRecord.attempt_id; a plain call id is attempt 1): an event of an
+        attempt that is no longer the call's current one changes nothing."""
+        done = await self.transition_result(attempt_id, status, source, detail, fields)
+        return done.outcome == "changed", done.before
+
+    async def transition_result(
+        self,
+        attempt_id: str,
+        status: CallStatus,
+        source: str,
+        detail: dict[str, Any] | None = None,
+        fields: dict[str, Any] | None = None,
+    ) -> Transitioned:
         result = await self._run(
             "TRANSITION",
-            call_id,
+            attempt_id,
             status.value,
             source,
             json.dumps(detail or {}),
             json.dumps(fields or {}),
         )
         if result[0] == "missing":
-            return False, None
-        return result[0] == "changed", CallStatus(result[1])
+            return Transitioned("missing", None)
+        done = Transitioned(result[0], CallStatus(result[1]), tuple(result[2:]))  # type: ignore[arg-type]
+        call_id, attempt = split_attempt_id(attempt_id)
+        for note in done.notes:
+            kind, _, rest = note.partition("|")
+            if kind == "breaker":
+                campaign, _, reason = rest.partition("|")
+                log.error("campaign %s paused by its circuit breaker: %s (resume: POST /api/campaigns/%s/resume)",
+                          campaign, reason, campaign)  # fmt: skip
+            elif kind == "redial":
+                log.info("call %s: attempt %d ended %s; attempt %s scheduled by the retry policy",
+                         call_id, attempt, status.value, rest)  # fmt: skip
+        return done
 
     async def due_for_check(self, lease_ms: int, limit: int) -> list[str]:
         return await self._run("CLAIM_DUE", lease_ms, limit, keys=[self.keys.tracking])

@@ -17,12 +17,24 @@ class Keys:
         return f"{self.prefix}:call:{call_id}"
 
     def history(self, call_id: str) -> str:
-        """List of JSON transitions {at, status, source, detail}, oldest first."""
+        """List of JSON transitions {at, status, source, detail[, attempt]}, oldest first (attempt absent = 1).
+
+        Bounded by the call: at most MAX_ATTEMPTS (10) attempts of a handful of transitions each."""
         return f"{self.prefix}:call:{call_id}:history"
+
+    def attempts(self, call_id: str) -> str:
+        """List of JSON snapshots of the call's ended attempts {attempt, attempt_id, outcome, ended_at, fields}.
+
+        Only for calls that were redialled; at most MAX_ATTEMPTS - 1 entries."""
+        return f"{self.prefix}:call:{call_id}:attempts"
 
     def idempotency(self, key: str) -> str:
         """String: the call id first accepted under an Idempotency-Key (24 h)."""
         return f"{self.prefix}:idem:{key}"
+
+    def item_idempotency(self, campaign_id: str, key: str) -> str:
+        """String: the call id first accepted under a bulk item's key in that campaign (24 h, like idempotency)."""
+        return f"{self.prefix}:idem-item:{campaign_id}/{key}"
 
     def by_request_uuid(self, request_uuid: str) -> str:
         return f"{self.prefix}:req:{request_uuid}"
@@ -32,8 +44,59 @@ class Keys:
 
     @property
     def queued(self) -> str:
-        """Sorted set: queued call ids scored by acceptance order."""
+        """Sorted set: queued (ready) call ids scored by acceptance order, all campaigns."""
         return f"{self.prefix}:queued"
+
+    @property
+    def scheduled(self) -> str:
+        """Sorted set: `scheduled` calls by when the planner looks at them next (ms, service clock); 0 = at once."""
+        return f"{self.prefix}:scheduled"
+
+    def campaign(self, campaign_id: str) -> str:
+        """Hash: a campaign's settings (JSON and the flat fields scripts read), state, pause reason, and counts:
+        `total`, `n:{status}` (calls per current status), `o:{attempt}:{outcome}` (outcomes per attempt).
+        Expires `retention_s` after its last call ends (CAMPAIGN_RETENTION); a new call brings it back."""
+        return f"{self.prefix}:campaign:{campaign_id}"
+
+    def campaign_queued(self, campaign_id: str) -> str:
+        """Sorted set: the campaign's ready calls by acceptance order (a subset of `queued`)."""
+        return f"{self.prefix}:campaign:{campaign_id}:queued"
+
+    def campaign_scheduled(self, campaign_id: str) -> str:
+        """Sorted set: the campaign's `scheduled` calls by due time (0 while being planned)."""
+        return f"{self.prefix}:campaign:{campaign_id}:scheduled"
+
+    def campaign_in_flight(self, campaign_id: str) -> str:
+        """Sorted set: the campaign's calls holding a concurrency slot (at most MAX_CONCURRENT_CALLS)."""
+        return f"{self.prefix}:campaign:{campaign_id}:inflight"
+
+    def campaign_pace(self, campaign_id: str) -> str:
+        """Sorted set: the campaign's start requests of the last minute (ms): its rate share and current pace."""
+        return f"{self.prefix}:campaign:{campaign_id}:pace"
+
+    def campaign_recent(self, campaign_id: str) -> str:
+        """List: the circuit breaker's window, '1' (failed) or '0' per dialled attempt, newest first, capped."""
+        return f"{self.prefix}:campaign:{campaign_id}:recent"
+
+    @property
+    def campaigns_ready(self) -> str:
+        """Sorted set: campaigns with ready calls, scored by their turn (stride scheduling, see CHOOSE_NEXT)."""
+        return f"{self.prefix}:campaigns:ready"
+
+    @property
+    def campaigns_vtime(self) -> str:
+        """String: the turn of the last campaign served; a campaign joining the rotation starts there."""
+        return f"{self.prefix}:campaigns:vtime"
+
+    @property
+    def campaigns_canceling(self) -> str:
+        """Set: canceled campaigns whose queued or scheduled calls are still being ended (the planner finishes)."""
+        return f"{self.prefix}:campaigns:canceling"
+
+    @property
+    def suppressed(self) -> str:
+        """Hash: E.164 number → JSON {reason, added_at}: numbers never dialled (opt-outs). Operator-sized."""
+        return f"{self.prefix}:suppressed"
 
     @property
     def sequence(self) -> str:

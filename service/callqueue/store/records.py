@@ -1,13 +1,15 @@
-"""The call record as the API and the tracker see it, decoded from its Redis hash and history list."""
+"""The call record as the API and the tracker see it, decoded from its Redis hash, history and attempt snapshots."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from callqueue.states import CallStatus
+from callqueue.store.attempts import attempt_id
 
 
 def iso(ms: int | None) -> str | None:
@@ -22,6 +24,7 @@ class Transition:
     status: CallStatus
     source: str
     detail: dict[str, Any]
+    attempt: int = 1
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -29,7 +32,24 @@ class Transition:
             "status": self.status.value,
             "source": self.source,
             "detail": self.detail,
+            "attempt": self.attempt,
         }
+
+
+@dataclass(frozen=True)
+class AttemptSnapshot:
+    """An ended dial attempt of a call that was redialled: its outcome and its own fields (uuids, reason, …)."""
+
+    attempt: int
+    outcome: CallStatus
+    ended_at_ms: int
+    fields: dict[str, str]
+
+    @classmethod
+    def from_json(cls, raw: str) -> AttemptSnapshot:
+        data = json.loads(raw)
+        fields = data.get("fields") or {}
+        return cls(int(data["attempt"]), CallStatus(data["outcome"]), int(data["ended_at"]), dict(fields))
 
 
 def _opt_int(raw: str | None) -> int | None:
@@ -57,10 +77,33 @@ class CallRecord:
     fingerprint: str | None = None
     tracking: dict[str, str] = field(default_factory=dict)
     history: tuple[Transition, ...] = ()
+    attempt: int = 1
+    starts_before: int = 0
+    due_at_ms: int | None = None
+    waiting_for: str | None = None
+    not_before_ms: int | None = None
+    zones: tuple[str, ...] = ()
+    zone_source: str | None = None
+    window_close_ms: int | None = None
+    retry: dict[str, Any] | None = None
+    retry_after: str | None = None
+    item_key: str | None = None
+    previous: tuple[AttemptSnapshot, ...] = ()
+
+    @property
+    def attempt_id(self) -> str:
+        """What the agent, Plivo's callbacks and the backend know this dial attempt by (store/attempts.py)."""
+        return attempt_id(self.call_id, self.attempt)
+
+    @property
+    def start_requests(self) -> int:
+        """Agent start requests of the current attempt (MAX_DISPATCH_ATTEMPTS applies per attempt)."""
+        return self.attempts - self.starts_before
 
     @classmethod
-    def from_redis(cls, raw: dict[str, str], history: list[str]) -> CallRecord:
+    def from_redis(cls, raw: dict[str, str], history: list[str], attempts: list[str] | None = None) -> CallRecord:
         tracking = {k[len("trk_") :]: v for k, v in raw.items() if k.startswith("trk_")}
+        zones = raw.get("zones")
         return cls(
             call_id=raw["call_id"],
             phone_number=raw["phone_number"],
@@ -81,10 +124,74 @@ class CallRecord:
             fingerprint=raw.get("fingerprint"),
             tracking=tracking,
             history=tuple(
-                Transition(int(e["at"]), CallStatus(e["status"]), e["source"], e.get("detail") or {})
+                Transition(
+                    int(e["at"]), CallStatus(e["status"]), e["source"], e.get("detail") or {}, int(e.get("attempt", 1))
+                )
                 for e in map(json.loads, history)
             ),
+            attempt=int(raw.get("attempt", "1")),
+            starts_before=int(raw.get("starts_before", "0")),
+            due_at_ms=_opt_int(raw.get("due_at")),
+            waiting_for=raw.get("waiting_for") or None,
+            not_before_ms=_opt_int(raw.get("not_before")),
+            zones=tuple(zones.split(",")) if zones else (),
+            zone_source=raw.get("zone_source"),
+            window_close_ms=_opt_int(raw.get("window_close")),
+            retry=json.loads(raw["retry"]) if raw.get("retry") else None,
+            retry_after=raw.get("retry_after"),
+            item_key=raw.get("item_key"),
+            previous=tuple(AttemptSnapshot.from_json(a) for a in attempts or ()),
         )
+
+    def attempt_view(self, attempt: int) -> CallRecord:
+        """The record as it stood for one attempt: that attempt's fields, outcome and history only."""
+        history = tuple(t for t in self.history if t.attempt == attempt)
+        if attempt == self.attempt:
+            return dataclasses.replace(self, history=history)
+        snapshot = next((a for a in self.previous if a.attempt == attempt), None)
+        if snapshot is None:
+            raise KeyError(f"call {self.call_id} has no attempt {attempt}")
+        f = snapshot.fields
+        return dataclasses.replace(
+            self,
+            status=snapshot.outcome,
+            attempt=attempt,
+            updated_at_ms=snapshot.ended_at_ms,
+            request_uuid=f.get("request_uuid"),
+            call_uuid=f.get("call_uuid"),
+            dispatched_at_ms=_opt_int(f.get("dispatched_at")),
+            duration=_opt_int(f.get("duration")),
+            hangup_cause=f.get("hangup_cause"),
+            recording_url=f.get("recording_url"),
+            reason=f.get("reason"),
+            tracking={k[len("trk_") :]: v for k, v in f.items() if k.startswith("trk_")},
+            history=history,
+            due_at_ms=None,
+            waiting_for=None,
+        )
+
+    def dial_attempts(self) -> list[dict[str, Any]]:
+        """Every attempt, oldest first, each with its own outcome (or current status) and history."""
+        out = []
+        for n in range(1, self.attempt + 1):
+            try:
+                view = self.attempt_view(n)
+            except KeyError:
+                continue
+            out.append(
+                {
+                    "attempt": n,
+                    "attempt_id": view.attempt_id,
+                    "status": view.status.value,
+                    "reason": view.reason,
+                    "request_uuid": view.request_uuid,
+                    "call_uuid": view.call_uuid,
+                    "duration": view.duration,
+                    "hangup_cause": view.hangup_cause,
+                    "history": [t.as_json() for t in view.history],
+                }
+            )
+        return out
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -102,5 +209,12 @@ class CallRecord:
             "hangup_cause": self.hangup_cause,
             "recording_url": self.recording_url,
             "reason": self.reason,
+            "attempt": self.attempt,
+            "attempt_id": self.attempt_id,
+            "due_at": iso(self.due_at_ms),
+            "waiting_for": self.waiting_for,
+            "not_before": iso(self.not_before_ms),
+            "time_zones": list(self.zones),
             "history": [t.as_json() for t in self.history],
+            "dial_attempts": self.dial_attempts(),
         }

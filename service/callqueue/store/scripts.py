@@ -3,24 +3,58 @@
 All scripts take the key prefix as ARGV[1] and build keys the same way store/keys.py does; they read the clock
 with Redis TIME so every instance shares one clock. (Keys built inside scripts: a single Redis or Memorystore
 primary, not Redis Cluster.)
+
+Campaigns live in the same steps: `record` keeps each campaign's counts, and when an attempt ends it takes the
+campaign's decisions atomically with the outcome (`on_final`: outcome per attempt, circuit breaker, redial).
+Which campaign's call is dialled next is `choose_next`, kept apart from the CLAIM script's limits. The scripts
+that only campaigns use are in campaign_scripts.py.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from callqueue.campaigns.models import BreakerSettings
+from callqueue.campaigns.rules import (
+    BREAKER_FAILURES,
+    OUT_OF_CREDITS_CODE,
+    PERMANENT_FAILURE_KIND,
+    PERMANENT_HANGUP_CODES,
+    RETRYABLE,
+)
 from callqueue.states import IN_FLIGHT, RANK
+from callqueue.store.attempts import CALL_FIELDS
+
+CLAIM_SCAN = 16  # campaigns looked at per claim, in turn order
+CLAIM_SKIP = 20  # calls one claim may set aside in a campaign (canceled, out of hours, suppressed) before moving on
 
 
 def _lua_table(entries: dict[str, str]) -> str:
     return "{" + ", ".join(f"{k}={v}" for k, v in sorted(entries.items())) + "}"
 
 
-# The state machine of states.py, compiled into Lua.
+def _lua_set(values: Iterable[str]) -> str:
+    return "{" + ", ".join(f'["{v}"]=true' for v in sorted(values)) + "}"
+
+
+_BREAKER = BreakerSettings()
+
+# The state machine of states.py and the campaign rules of campaigns/rules.py, compiled into Lua.
 _PRELUDE = f"""
 local RANK = {_lua_table({s.value: str(r) for s, r in RANK.items()})}
 local IN_FLIGHT = {_lua_table({s.value: "true" for s in IN_FLIGHT})}
+local CALL_FIELD = {_lua_set(CALL_FIELDS)}
+local RETRYABLE = {_lua_set(s.value for s in RETRYABLE)}
+local PERMANENT_CODE = {_lua_set(PERMANENT_HANGUP_CODES)}
+local BREAKER_FAIL = {_lua_set(s.value for s in BREAKER_FAILURES)}
+local BREAKER_DEFAULT = {{enabled=true, window={_BREAKER.window}, min_attempts={_BREAKER.min_attempts}, \
+failure_ratio={_BREAKER.failure_ratio}}}
+local CLAIM_SCAN = {CLAIM_SCAN}
+local CLAIM_SKIP = {CLAIM_SKIP}
 local p = ARGV[1]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local NOTES = {{}}  -- what a step decided beyond its result (breaker trips, redials), returned to the caller
 
 local function may(cur, new)
   if RANK[new] == nil then return false end
@@ -29,33 +63,194 @@ local function may(cur, new)
   return RANK[new] > RANK[cur]
 end
 
-local function record(id, cur, new, source, detail_json)
+-- Attempt ids: the call id for attempt 1, `{{call_id}}.{{n}}` for attempt n >= 2 (store/attempts.py).
+local function split_id(aid)
+  local base, n = string.match(aid, '^(.+)%.(%d+)$')
+  if base and tonumber(n) >= 2 then return base, tonumber(n) end
+  return aid, 1
+end
+local function attempt_no(ck) return tonumber(redis.call('HGET', ck, 'attempt') or '1') end
+local function attempt_id(id, n)
+  if n <= 1 then return id end
+  return id .. '.' .. n
+end
+-- The call's campaign; `counted` is false for a call accepted before campaigns existed (no `wver` field): it is
+-- queued in its campaign but kept out of the campaign's counts, breaker and redials.
+local function campaign_of(ck)
+  local f = redis.call('HMGET', ck, 'campaign_id', 'wver')
+  if not f[1] then return nil, nil, false end
+  return f[1], p .. ':campaign:' .. f[1], f[2] ~= false
+end
+
+-- Ready calls: per campaign by acceptance order, and the campaigns with ready calls by turn (choose_next).
+local function ready_join(cid, camp)
+  local state = redis.call('HGET', camp, 'state')
+  if state == 'paused' or state == 'canceled' then return end
+  local vtime = tonumber(redis.call('GET', p .. ':campaigns:vtime') or '0')
+  redis.call('ZADD', p .. ':campaigns:ready', 'NX', vtime, cid)
+end
+local function queue_ready(id, cid, camp, seq)
+  redis.call('ZADD', p .. ':queued', seq, id)
+  if camp then
+    redis.call('ZADD', camp .. ':queued', seq, id)
+    ready_join(cid, camp)
+  end
+end
+local function schedule(id, camp, score)
+  redis.call('ZADD', p .. ':scheduled', score, id)
+  if camp then redis.call('ZADD', camp .. ':scheduled', score, id) end
+end
+local function unqueue(id, camp)
+  redis.call('ZREM', p .. ':queued', id)
+  redis.call('ZREM', p .. ':scheduled', id)
+  if camp then
+    redis.call('ZREM', camp .. ':queued', id)
+    redis.call('ZREM', camp .. ':scheduled', id)
+  end
+end
+local function campaign_join(camp, retention)
+  redis.call('HSETNX', camp, 'created_at', now)
+  if retention and retention ~= '' then redis.call('HSET', camp, 'retention_s', retention) end
+  redis.call('PERSIST', camp)
+  redis.call('PERSIST', camp .. ':recent')
+  redis.call('PERSIST', camp .. ':pace')
+end
+-- A campaign with nothing waiting or in flight expires after its retention; a new call brings it back.
+local function refresh_expiry(camp)
+  local live = redis.call('ZCARD', camp .. ':queued') + redis.call('ZCARD', camp .. ':scheduled')
+    + redis.call('ZCARD', camp .. ':inflight')
+  local ttl = tonumber(redis.call('HGET', camp, 'retention_s') or '0')
+  if live == 0 and ttl > 0 then
+    redis.call('EXPIRE', camp, ttl)
+    redis.call('EXPIRE', camp .. ':recent', ttl)
+    redis.call('EXPIRE', camp .. ':pace', ttl)
+  end
+end
+
+local record  -- defined below; on_final and start_retry record the next attempt through it
+
+-- The circuit breaker: the last `window` dialled attempts of the campaign, '1' for a failure.
+local function breaker_count(ck, cid, camp, new)
+  local raw = redis.call('HGET', camp, 'breaker')
+  local b = raw and cjson.decode(raw) or BREAKER_DEFAULT
+  if not b.enabled then return end
+  local failed = BREAKER_FAIL[new] or redis.call('HGET', ck, 'hangup_cause_code') == '{OUT_OF_CREDITS_CODE}'
+  local key = camp .. ':recent'
+  redis.call('LPUSH', key, failed and '1' or '0')
+  redis.call('LTRIM', key, 0, b.window - 1)
+  local state = redis.call('HGET', camp, 'state')
+  if state == 'paused' or state == 'canceled' then return end
+  local recent = redis.call('LRANGE', key, 0, -1)
+  if #recent < b.min_attempts then return end
+  local failures = 0
+  for _, v in ipairs(recent) do
+    if v == '1' then failures = failures + 1 end
+  end
+  if failures / #recent < b.failure_ratio - 1e-9 then return end
+  local last = redis.call('HGET', ck, 'reason') or redis.call('HGET', ck, 'hangup_cause') or ''
+  local reason = string.format('circuit breaker: %d of the last %d dialled attempts failed (latest: %s %s)',
+    failures, #recent, new, last)
+  redis.call('HSET', camp, 'state', 'paused', 'paused_by', 'breaker', 'paused_reason', reason, 'paused_at', now,
+    'tripped_at', now)
+  redis.call('ZREM', p .. ':campaigns:ready', cid)
+  table.insert(NOTES, 'breaker|' .. cid .. '|' .. reason)
+end
+
+local function redials(ck, camp, new, n)
+  if not RETRYABLE[new] then return false end
+  if redis.call('HGET', camp, 'state') == 'canceled' then return false end
+  local raw = redis.call('HGET', ck, 'retry') or redis.call('HGET', camp, 'retry')
+  if not raw then return false end
+  local policy = cjson.decode(raw)
+  if n >= (tonumber(policy.max_attempts) or 1) then return false end
+  local listed = false
+  for _, outcome in ipairs(policy.on or {{}}) do
+    if outcome == new then listed = true end
+  end
+  if not listed then return false end
+  if new == 'failed' then
+    local f = redis.call('HMGET', ck, 'failure_kind', 'hangup_cause_code')
+    if f[1] == '{PERMANENT_FAILURE_KIND}' or (f[2] and PERMANENT_CODE[f[2]]) then return false end
+  end
+  return true
+end
+
+-- The next attempt: the ended one's own fields become its snapshot; the call waits, `scheduled`, for the planner
+-- to set when it is due (the retry's wait, then its calling hours).
+local function start_retry(id, ck, camp, outcome, n)
+  local all = redis.call('HGETALL', ck)
+  local moved, gone = {{}}, {{}}
+  for i = 1, #all, 2 do
+    local k = all[i]
+    if not CALL_FIELD[k] and string.sub(k, 1, 13) ~= 'trk_delivery_' and string.sub(k, 1, 15) ~= 'trk_dead_letter' then
+      moved[k] = all[i + 1]
+      gone[#gone + 1] = k
+    end
+  end
+  local snapshot = {{attempt=n, attempt_id=attempt_id(id, n), outcome=outcome, ended_at=now, fields=moved}}
+  redis.call('RPUSH', ck .. ':attempts', cjson.encode(snapshot))
+  if #gone > 0 then redis.call('HDEL', ck, unpack(gone)) end
+  redis.call('HDEL', ck, 'due_at', 'window_close')
+  redis.call('HSET', ck, 'attempt', n + 1, 'starts_before', redis.call('HGET', ck, 'attempts') or '0',
+    'retry_after', outcome, 'waiting_for', 'retry')
+  record(id, outcome, 'scheduled', 'retry-policy', cjson.encode({{after=outcome, attempt=n + 1}}))
+  schedule(id, camp, 0)
+  table.insert(NOTES, 'redial|' .. (n + 1))
+end
+
+-- An attempt ended: its outcome counts for its campaign, feeds the breaker, and may be redialled.
+local function on_final(id, ck, cid, camp, cur, new, n)
+  if cur == 'unknown' then redis.call('HINCRBY', camp, 'o:' .. n .. ':unknown', -1) end
+  redis.call('HINCRBY', camp, 'o:' .. n .. ':' .. new, 1)
+  if IN_FLIGHT[cur] then breaker_count(ck, cid, camp, new) end
+  if (IN_FLIGHT[cur] or cur == 'unknown') and redials(ck, camp, new, n) then
+    start_retry(id, ck, camp, new, n)
+  end
+  refresh_expiry(camp)
+end
+
+record = function(id, cur, new, source, detail_json)
   local ck = p .. ':call:' .. id
+  local n = attempt_no(ck)
+  local cid, camp, counted = campaign_of(ck)
+  if not counted then camp = nil end
   redis.call('HSET', ck, 'status', new, 'updated_at', now)
-  local entry = cjson.encode({{at=now, status=new, source=source, detail=cjson.decode(detail_json)}})
-  redis.call('RPUSH', ck .. ':history', entry)
+  local entry = {{at=now, status=new, source=source, detail=cjson.decode(detail_json)}}
+  if n > 1 then entry.attempt = n end
+  redis.call('RPUSH', ck .. ':history', cjson.encode(entry))
   if cur and cur ~= '' then redis.call('HINCRBY', p .. ':counts', cur, -1) end
   redis.call('HINCRBY', p .. ':counts', new, 1)
+  if camp then
+    if cur and cur ~= '' then redis.call('HINCRBY', camp, 'n:' .. cur, -1) end
+    redis.call('HINCRBY', camp, 'n:' .. new, 1)
+  end
   if IN_FLIGHT[new] then
     redis.call('ZADD', p .. ':inflight', 'NX', now, id)
+    if camp then redis.call('ZADD', camp .. ':inflight', 'NX', now, id) end
   else
     redis.call('ZREM', p .. ':inflight', id)
+    if camp then redis.call('ZREM', camp .. ':inflight', id) end
   end
   if RANK[new] >= 9 then
     redis.call('ZREM', p .. ':tracking', id)
     redis.call('ZREM', p .. ':dispatching', id)
-    if cur == 'unknown' then redis.call('ZREM', p .. ':outbox', id .. ':unknown') end
-    redis.call('ZADD', p .. ':outbox', now, id .. ':' .. new)
+    local member = attempt_id(id, n)
+    if cur == 'unknown' then redis.call('ZREM', p .. ':outbox', member .. ':unknown') end
+    redis.call('ZADD', p .. ':outbox', now, member .. ':' .. new)
+    if camp then on_final(id, ck, cid, camp, cur, new, n) end
   end
 end
 
+-- Uuid lookups point at the attempt that owns the uuid, so a record found by destination and time is never
+-- taken for another attempt of the same call.
 local function set_fields(id, fields_json, overwrite)
   local ck = p .. ':call:' .. id
+  local aid = attempt_id(id, attempt_no(ck))
   for k, v in pairs(cjson.decode(fields_json)) do
     if v ~= cjson.null and v ~= '' then
       if overwrite then redis.call('HSET', ck, k, tostring(v)) else redis.call('HSETNX', ck, k, tostring(v)) end
-      if k == 'call_uuid' then redis.call('SET', p .. ':cuid:' .. v, id, 'EX', 604800) end
-      if k == 'request_uuid' then redis.call('SET', p .. ':req:' .. v, id, 'EX', 604800) end
+      if k == 'call_uuid' then redis.call('SET', p .. ':cuid:' .. v, aid, 'EX', 604800) end
+      if k == 'request_uuid' then redis.call('SET', p .. ':req:' .. v, aid, 'EX', 604800) end
     end
   end
 end
@@ -68,9 +263,16 @@ local function pace_wait(rate)
   end
   return 0
 end
-"""
 
-# ARGV: prefix, call_id, idempotency_key|'', fingerprint, idem_ttl_s, phone, campaign, config_json, history_ttl_s
+local function campaign_pace(camp, start_id)
+  redis.call('ZADD', camp .. ':pace', now, start_id)
+  redis.call('ZREMRANGEBYSCORE', camp .. ':pace', '-inf', now - 60000)
+end
+"""
+# ARGV: prefix, call_id, idempotency_key|'', fingerprint, idem_ttl_s, phone, campaign, config_json, options_json
+# options: {"fields": {zones, zone_source, not_before, retry, …}, "plan": bool, "due": ms, "retention": s}. A call
+# goes `queued` unless its campaign has calling hours or it has its own not_before or time zone: then `scheduled`,
+# for the planner (campaigns/planner.py). A canceled campaign takes no new calls.
 ENQUEUE = (
     _PRELUDE
     + """
@@ -80,39 +282,140 @@ if idem ~= '' then
   local existing = redis.call('GET', p .. ':idem:' .. idem)
   if existing then return {'replay', existing} end
 end
+local cid = ARGV[7]
+local camp = p .. ':campaign:' .. cid
+local c = redis.call('HMGET', camp, 'state', 'hours', 'wver')
+if c[1] == 'canceled' then return {'campaign_canceled'} end
+local opts = cjson.decode(ARGV[9] or '{}')
 local seq = redis.call('INCR', p .. ':seq')
 local ck = p .. ':call:' .. id
-redis.call('HSET', ck, 'call_id', id, 'phone_number', ARGV[6], 'campaign_id', ARGV[7], 'call_config', ARGV[8],
-  'created_at', now, 'seq', seq, 'attempts', 0, 'fingerprint', ARGV[4])
+redis.call('HSET', ck, 'call_id', id, 'phone_number', ARGV[6], 'campaign_id', cid, 'call_config', ARGV[8],
+  'created_at', now, 'seq', seq, 'attempts', 0, 'fingerprint', ARGV[4], 'wver', c[3] or '0')
+for k, v in pairs(opts.fields or {}) do redis.call('HSET', ck, k, tostring(v)) end
 if idem ~= '' then
   redis.call('HSET', ck, 'idempotency_key', idem)
   redis.call('SET', p .. ':idem:' .. idem, id, 'EX', tonumber(ARGV[5]))
 end
+campaign_join(camp, opts.retention)
+redis.call('HINCRBY', camp, 'total', 1)
+if c[2] == '1' or opts.plan then
+  redis.call('HSET', ck, 'waiting_for', 'planning')
+  record(id, nil, 'scheduled', 'api', '{}')
+  schedule(id, camp, tonumber(opts.due or 0))
+  return {'created', id, 'scheduled'}
+end
 record(id, nil, 'queued', 'api', '{}')
-redis.call('ZADD', p .. ':queued', seq, id)
-return {'created', id}
+queue_ready(id, cid, camp, seq)
+return {'created', id, 'queued'}
 """
 )
 
-# ARGV: prefix, rate, max_in_flight, lease_ms, worker_id
+# Which call is dialled next, across campaigns (docs/campaigns.md, "Fair sharing"): weighted round robin by
+# stride scheduling. Each campaign with ready calls has a pass (score in campaigns:ready); the lowest pass that may
+# dial now goes, and its pass grows by 1/weight. A campaign joining (or rejoining) starts at the current virtual
+# time, so it is served at once and then in turn, however long the others' queues are. A campaign at its own
+# concurrency cap or rate share loses this turn (its pass moves to one stride past the virtual time, never more);
+# a paused or canceled one leaves the rotation. Within a campaign, calls go in acceptance order. A call found with
+# its calling hours closed (or its campaign's hours changed since it was planned) goes back to the planner; a
+# suppressed number ends `suppressed` here, atomically with the claim. Returns id, verdict ('claimed',
+# 'suppressed') or nil, 'empty' | 'blocked'.
+CHOOSE_NEXT = """
+local function campaign_busy(camp, c)
+  if c[2] and redis.call('ZCARD', camp .. ':inflight') >= tonumber(c[2]) then return true end
+  if c[3] then
+    redis.call('ZREMRANGEBYSCORE', camp .. ':pace', '-inf', now - 60000)
+    if redis.call('ZCOUNT', camp .. ':pace', now - 999, '+inf') >= tonumber(c[3]) then return true end
+  end
+  return false
+end
+
+local function back_to_planning(id, ck, camp)
+  redis.call('HDEL', ck, 'window_close')
+  redis.call('HSET', ck, 'waiting_for', 'planning')
+  record(id, 'queued', 'scheduled', 'dispatcher',
+    '{"reason": "its calling hours closed, or its campaign changed them, before its turn: planned again"}')
+  schedule(id, camp, 0)
+end
+
+local function suppress(id, ck, phone)
+  local raw = redis.call('HGET', p .. ':suppressed', phone)
+  local ok, info = pcall(cjson.decode, raw)
+  local why = (ok and type(info) == 'table' and info.reason) or nil
+  local reason = 'number is on the suppression list' .. ((why and why ~= cjson.null) and (': ' .. why) or '')
+  redis.call('HSET', ck, 'reason', reason)
+  record(id, 'queued', 'suppressed', 'dispatcher', cjson.encode({reason=reason}))
+end
+
+local function choose_next(clock)
+  local ready = p .. ':campaigns:ready'
+  local vtime = tonumber(redis.call('GET', p .. ':campaigns:vtime') or '0')
+  local cands = redis.call('ZRANGE', ready, 0, CLAIM_SCAN - 1, 'WITHSCORES')
+  local blocked = false
+  for i = 1, #cands, 2 do
+    local cid, pass = cands[i], tonumber(cands[i + 1])
+    local camp = p .. ':campaign:' .. cid
+    local c = redis.call('HMGET', camp, 'state', 'max_inflight', 'rate', 'weight', 'wver')
+    local stride = 1 / (tonumber(c[4]) or 1)
+    if c[1] == 'paused' or c[1] == 'canceled' then
+      redis.call('ZREM', ready, cid)
+    elseif campaign_busy(camp, c) then
+      blocked = true
+      redis.call('ZADD', ready, 'GT', vtime + stride, cid)
+    else
+      for _ = 1, CLAIM_SKIP do
+        local head = redis.call('ZRANGE', camp .. ':queued', 0, 0)
+        if #head == 0 then break end
+        local id = head[1]
+        redis.call('ZREM', camp .. ':queued', id)
+        redis.call('ZREM', p .. ':queued', id)
+        local ck = p .. ':call:' .. id
+        local f = redis.call('HMGET', ck, 'status', 'phone_number', 'window_close', 'wver')
+        if f[1] == 'queued' then
+          local verdict = nil
+          if (f[3] and tonumber(f[3]) <= clock) or (f[4] or '0') ~= (c[5] or '0') then
+            back_to_planning(id, ck, camp)
+          elseif f[2] and redis.call('HEXISTS', p .. ':suppressed', f[2]) == 1 then
+            suppress(id, ck, f[2])
+            verdict = 'suppressed'
+          else
+            verdict = 'claimed'
+          end
+          if verdict then
+            redis.call('SET', p .. ':campaigns:vtime', tostring(math.max(vtime, pass)))
+            if redis.call('ZCARD', camp .. ':queued') > 0 then
+              redis.call('ZADD', ready, 'XX', pass + stride, cid)
+            else
+              redis.call('ZREM', ready, cid)
+            end
+            return id, verdict
+          end
+        end
+      end
+      if redis.call('ZCARD', camp .. ':queued') == 0 then redis.call('ZREM', ready, cid) end
+    end
+  end
+  return nil, blocked and 'blocked' or 'empty'
+end
+"""
+
+# ARGV: prefix, rate, max_in_flight, lease_ms, worker_id, clock_ms (the service clock calling hours are read with)
 CLAIM = (
     _PRELUDE
+    + CHOOSE_NEXT
     + """
 local wait = pace_wait(tonumber(ARGV[2]))
 if wait > 0 then return {'wait', tostring(wait)} end
 if redis.call('ZCARD', p .. ':inflight') >= tonumber(ARGV[3]) then return {'full'} end
-local head = redis.call('ZRANGE', p .. ':queued', 0, 0)
-if #head == 0 then return {'empty'} end
-local id = head[1]
-redis.call('ZREM', p .. ':queued', id)
+local id, verdict = choose_next(tonumber(ARGV[6] or now))
+if verdict ~= 'claimed' then return {verdict, id} end
 local ck = p .. ':call:' .. id
-local cur = redis.call('HGET', ck, 'status')
-if cur ~= 'queued' then return {'skipped', id} end
 local attempt = redis.call('HINCRBY', ck, 'attempts', 1)
 redis.call('HSET', ck, 'worker', ARGV[5])
-record(id, cur, 'dispatching', 'dispatcher', cjson.encode({attempt=attempt, worker=ARGV[5]}))
+record(id, 'queued', 'dispatching', 'dispatcher', cjson.encode({attempt=attempt, worker=ARGV[5]}))
 redis.call('ZADD', p .. ':dispatching', now + tonumber(ARGV[4]), id)
 redis.call('ZADD', p .. ':pace', now, id .. ':' .. attempt)
+local _, camp = campaign_of(ck)
+if camp then campaign_pace(camp, id .. ':' .. attempt) end
 return {'claimed', id}
 """
 )
@@ -129,21 +432,26 @@ if wait > 0 then return {'wait', tostring(wait)} end
 local attempt = redis.call('HINCRBY', ck, 'attempts', 1)
 redis.call('ZADD', p .. ':dispatching', 'XX', now + tonumber(ARGV[4]), id)
 redis.call('ZADD', p .. ':pace', now, id .. ':' .. attempt)
+local _, camp = campaign_of(ck)
+if camp then campaign_pace(camp, id .. ':' .. attempt) end
 return {'ok', tostring(attempt)}
 """
 )
 
-# ARGV: prefix, call_id, new_status, source, detail_json, fields_json
+# ARGV: prefix, attempt_id, new_status, source, detail_json, fields_json. An event of another attempt than the
+# call's current one is `stale` and changes nothing. Returns the campaign's decisions (NOTES) after the status.
 TRANSITION = (
     _PRELUDE
     + """
-local id = ARGV[2]
-local cur = redis.call('HGET', p .. ':call:' .. id, 'status')
+local id, n = split_id(ARGV[2])
+local ck = p .. ':call:' .. id
+local cur = redis.call('HGET', ck, 'status')
 if not cur then return {'missing'} end
+if attempt_no(ck) ~= n then return {'stale', cur} end
 if may(cur, ARGV[3]) then
   set_fields(id, ARGV[6], true)
   record(id, cur, ARGV[3], ARGV[4], ARGV[5])
-  return {'changed', cur}
+  return {'changed', cur, unpack(NOTES)}
 end
 set_fields(id, ARGV[6], false)
 return {'unchanged', cur}
@@ -181,20 +489,23 @@ local cur = redis.call('HGET', ck, 'status')
 if cur ~= 'dispatching' then return {'skipped', tostring(cur)} end
 redis.call('ZREM', p .. ':dispatching', id)
 record(id, cur, 'queued', 'dispatcher', ARGV[3])
-redis.call('ZADD', p .. ':queued', tonumber(redis.call('HGET', ck, 'seq')), id)
+local cid, camp = campaign_of(ck)
+queue_ready(id, cid, camp, tonumber(redis.call('HGET', ck, 'seq')))
 return {'requeued'}
 """
 )
 
-# ARGV: prefix, call_id
+# A call not dialled yet (queued or scheduled) is never dialled afterwards. ARGV: prefix, call_id
 CANCEL = (
     _PRELUDE
     + """
 local id = ARGV[2]
-local cur = redis.call('HGET', p .. ':call:' .. id, 'status')
+local ck = p .. ':call:' .. id
+local cur = redis.call('HGET', ck, 'status')
 if not cur then return {'missing'} end
-if cur ~= 'queued' then return {'not_cancelable', cur} end
-redis.call('ZREM', p .. ':queued', id)
+if cur ~= 'queued' and cur ~= 'scheduled' then return {'not_cancelable', cur} end
+local _, camp = campaign_of(ck)
+unqueue(id, camp)
 record(id, cur, 'canceled', 'api', '{"reason": "canceled before dispatch"}')
 return {'canceled'}
 """

@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 
 from callqueue.states import FINAL, CallStatus
+from callqueue.store.attempts import split_attempt_id
 from callqueue.store.calls import CallStore
 from callqueue.tracking.cadence import Cadence
 from callqueue.tracking.events import CallEvent
@@ -23,13 +24,20 @@ class Applied:
     changed: bool
     before: CallStatus | None
     status: CallStatus | None
+    stale: bool = False  # the event names an earlier attempt of the call: nothing changed
 
 
 async def apply_event(store: CallStore, event: CallEvent) -> Applied:
-    changed, before = await store.transition(event.call_id, event.status, event.source, event.detail, event.fields)
+    """`event.call_id` is the attempt id the source named (a redialled call's later attempts are `{call_id}.{n}`)."""
+    done = await store.transition_result(event.call_id, event.status, event.source, event.detail, event.fields)
+    before = done.before
     if before is None:
         return Applied(False, False, None, None)
-    if changed:
+    if done.outcome == "stale":
+        log.info("call %s: %s from %s belongs to an earlier attempt; the call has moved on (status %s)",
+                 event.call_id, event.status, event.source, before)  # fmt: skip
+        return Applied(True, False, before, before, stale=True)
+    if done.outcome == "changed":
         log.info("call %s: Call status changed: %s → %s (source %s)", event.call_id, before, event.status, event.source)
         return Applied(True, True, before, event.status)
     log.debug("call %s: %s from %s changes nothing (status %s)", event.call_id, event.status, event.source, before)
@@ -39,7 +47,8 @@ async def apply_event(store: CallStore, event: CallEvent) -> Applied:
 async def apply_pushed_event(store: CallStore, cadence: Cadence, event: CallEvent) -> Applied:
     """An event pushed to us (callback, agent stream): events are flowing, so polls of this call can wait."""
     applied = await apply_event(store, event)
-    if applied.found and applied.status not in FINAL:
-        await store.set_tracking_fields(event.call_id, last_event_ms=store.now_ms(), silent_checks=0)
-        await store.reschedule(event.call_id, cadence.quiet_ms(0))
+    if applied.found and not applied.stale and applied.status not in FINAL:
+        call_id, _ = split_attempt_id(event.call_id)
+        await store.set_tracking_fields(call_id, last_event_ms=store.now_ms(), silent_checks=0)
+        await store.reschedule(call_id, cadence.quiet_ms(0))
     return applied

@@ -120,7 +120,7 @@ class Checker:
             " and no source shows the call queued or live"
         )
         changed, _ = await self.store.transition(
-            record.call_id, CallStatus.MISSED, "tracker", {"reason": reason}, {"reason": reason}
+            record.attempt_id, CallStatus.MISSED, "tracker", {"reason": reason}, {"reason": reason}
         )
         if changed:
             log.warning("call %s: Call status changed: %s → missed (%s)", record.call_id, record.status, reason)
@@ -149,7 +149,7 @@ class Checker:
             return
         why = f"status unavailable in {errors} consecutive checks; last: {reason}"
         changed, before = await self.store.transition(
-            record.call_id, CallStatus.UNKNOWN, "tracker", {"reason": why}, {"reason": why}
+            record.attempt_id, CallStatus.UNKNOWN, "tracker", {"reason": why}, {"reason": why}
         )
         if changed:
             log.error("call %s: Call status changed: %s → unknown (%s)", record.call_id, before, why)

@@ -33,12 +33,12 @@ async def find_live(store: CallStore, plivo: PlivoClient, record: CallRecord, li
     if record.call_uuid or not record.request_uuid:
         return None
     for call_uuid in (await plivo.live_call_uuids())[:limit]:
-        if await store.call_id_for(call_uuid=call_uuid) not in (None, record.call_id):
+        if await store.call_id_for(call_uuid=call_uuid) not in (None, record.attempt_id):
             continue
         live = await plivo.live_call(call_uuid)
         if live is not None and live.get("request_uuid") == record.request_uuid:
             try:
-                return from_live(record.call_id, live)
+                return from_live(record.attempt_id, live)
             except BadEvent:
                 return None
     return None
@@ -51,7 +51,7 @@ async def outcome_from_records(store: CallStore, plivo: PlivoClient, record: Cal
         if cdr is None:
             return None
         try:
-            return from_cdr(record.call_id, cdr, "plivo-api:detail-record")
+            return from_cdr(record.attempt_id, cdr, "plivo-api:detail-record")
         except BadEvent as exc:
             log.warning("call %s: detail record not usable: %s", record.call_id, exc)
             return None
@@ -62,11 +62,11 @@ async def outcome_from_records(store: CallStore, plivo: PlivoClient, record: Cal
         initiated = _epoch(cdr.get("initiation_time"))
         if not call_uuid or (initiated is not None and initiated < started_ms / 1000 - CLOCK_SLACK_S):
             continue
-        owner = await store.call_id_for(call_uuid=call_uuid)
-        if owner not in (None, record.call_id):
+        owner = await store.call_id_for(call_uuid=call_uuid)  # the attempt id that owns the uuid
+        if owner not in (None, record.attempt_id):
             continue
         try:
-            event = from_cdr(record.call_id, cdr, "plivo-api:list")
+            event = from_cdr(record.attempt_id, cdr, "plivo-api:list")
         except BadEvent:
             continue
         log.info("call %s: found its detail record by destination and time: %s", record.call_id, call_uuid)

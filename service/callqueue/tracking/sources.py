@@ -72,19 +72,19 @@ class Sources:
         elif agent_event.status in SETTLED:
             # Plivo has no record yet: keep what the agent told (its call uuid), settle once Plivo confirms.
             detail = {"agent_status": agent_event.detail.get("status"), "awaiting": "Plivo detail record"}
-            obs.event = CallEvent(record.call_id, CallStatus.INITIATED, "agent-status", detail, agent_event.fields)
+            obs.event = CallEvent(record.attempt_id, CallStatus.INITIATED, "agent-status", detail, agent_event.fields)
 
     async def _plivo(self, record: CallRecord, obs: Observation) -> None:
         assert self.plivo is not None
         if record.call_uuid:
             live = await self.plivo.live_call(record.call_uuid)
             if live is not None:
-                obs.event, obs.live, obs.answered = from_live(record.call_id, live), True, True
+                obs.event, obs.live, obs.answered = from_live(record.attempt_id, live), True, True
                 return
             cdr = await self.plivo.call_detail(record.call_uuid)
             obs.answered = True
             if cdr is not None:
-                obs.event = from_cdr(record.call_id, cdr, "plivo-api:detail-record")
+                obs.event = from_cdr(record.attempt_id, cdr, "plivo-api:detail-record")
             return
         if record.request_uuid:
             queued = await self.plivo.queued_call(record.request_uuid)
@@ -94,14 +94,14 @@ class Sources:
                     raise BadEvent(f"queued-call answer without call_status 'queued': {str(queued)[:200]}")
                 obs.queued = True
                 detail = {"observed": "queued at Plivo for a CPS slot"}
-                obs.event = CallEvent(record.call_id, CallStatus.INITIATED, "plivo-api:queued", detail)
+                obs.event = CallEvent(record.attempt_id, CallStatus.INITIATED, "plivo-api:queued", detail)
             else:
                 detail = {"observed": "not in Plivo's queue and no call uuid yet: not visible yet, not an error"}
-                obs.event = CallEvent(record.call_id, CallStatus.INITIATED, "plivo-api:queued", detail)
+                obs.event = CallEvent(record.attempt_id, CallStatus.INITIATED, "plivo-api:queued", detail)
 
     async def _agent(self, record: CallRecord, obs: Observation) -> None:
         try:
-            known = await self.agent.status(record.call_id)
+            known = await self.agent.status(record.attempt_id)
         except (httpx.HTTPError, AgentProtocolError) as exc:
             reason = f"agent: {type(exc).__name__}: {exc}"
             obs.problems.append(reason)
@@ -113,7 +113,7 @@ class Sources:
             return
         try:
             event = from_agent_status(
-                record.call_id,
+                record.attempt_id,
                 known.status,
                 {
                     "request_uuid": known.request_uuid,

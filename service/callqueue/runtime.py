@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 import httpx
 from redis.asyncio import Redis
 
+from callqueue.campaigns.planner import Planner
 from callqueue.clients.agent import AgentClient
 from callqueue.clients.auth import IdTokens
 from callqueue.clients.plivo import PlivoBudget, PlivoClient
+from callqueue.clock import Clock, SystemClock
 from callqueue.dispatch.reconcile import DispatchReconciler
 from callqueue.dispatch.worker import DispatchWorker, sleep_or_stop
 from callqueue.settings import Settings
@@ -47,7 +49,7 @@ class Runtime:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
-    def create(cls, settings: Settings) -> Runtime:
+    def create(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
         redis = Redis.from_url(
             settings.redis_url,
             decode_responses=True,
@@ -64,7 +66,7 @@ class Runtime:
         runtime = cls(
             settings=settings,
             redis=redis,
-            store=CallStore(redis, settings.redis_key_prefix),
+            store=CallStore(redis, settings.redis_key_prefix, clock or SystemClock()),
             http=http,
             tokens=tokens,
             agent=AgentClient(settings.agent_server_url, http, tokens, settings.timing.request_timeout),
@@ -85,6 +87,7 @@ class Runtime:
         for n, worker_id in enumerate(self.worker_ids):
             loops[f"dispatch-{n}"] = DispatchWorker(self.store, self.agent, self.settings, worker_id).run
         loops["maintenance"] = self._maintenance
+        loops["campaign-planner"] = Planner(self.store, self.store.clock).run
         loops.update(extra_loops(self))
         return loops
 

@@ -78,6 +78,14 @@ PLAIN_VARIABLES: tuple[PlainVariable, ...] = (
     PlainVariable("MAX_DISPATCH_ATTEMPTS", "5", "agent start attempts before a call fails"),
     PlainVariable("TRACKER_CONCURRENCY", "200", "status checks one process runs at once"),
     PlainVariable("MAX_BODY_BYTES", "16384", "largest accepted request body"),
+    PlainVariable(
+        "MAX_BULK_BODY_BYTES", "16777216", "largest accepted body of a bulk enqueue (POST /api/campaigns/{id}/calls)"
+    ),
+    PlainVariable(
+        "CAMPAIGN_RETENTION",
+        "604800",
+        "seconds a campaign's settings and counts are kept after its last call ended (a new call keeps it)",
+    ),
     PlainVariable("AUTH_MODE", "auto", "'auto' (Google ID tokens on Cloud Run), 'id_token' or 'none'"),
     PlainVariable("LOG_LEVEL", "INFO", "Python log level"),
     PlainVariable(
@@ -138,6 +146,8 @@ class Settings:
     max_dispatch_attempts: int
     tracker_concurrency: int
     max_body_bytes: int
+    max_bulk_body_bytes: int
+    campaign_retention: int
     auth_mode: Literal["auto", "id_token", "none"]
     log_level: str
     log_format: Literal["auto", "json", "text"]
@@ -268,6 +278,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_dispatch_attempts=_int("MAX_DISPATCH_ATTEMPTS", req("MAX_DISPATCH_ATTEMPTS"), 1, 50),
         tracker_concurrency=_int("TRACKER_CONCURRENCY", req("TRACKER_CONCURRENCY"), 1, 10_000),
         max_body_bytes=_int("MAX_BODY_BYTES", req("MAX_BODY_BYTES"), 1024, 10_000_000),
+        max_bulk_body_bytes=_int("MAX_BULK_BODY_BYTES", req("MAX_BULK_BODY_BYTES"), 1024, 32 * 1024 * 1024),
+        campaign_retention=_int("CAMPAIGN_RETENTION", req("CAMPAIGN_RETENTION"), 3600, 366 * 86400),
         auth_mode=auth_mode,  # type: ignore[arg-type]  # checked against the literal's values above
         log_level=log_level,
         log_format=log_format,  # type: ignore[arg-type]  # checked against the literal's values above

@@ -9,17 +9,19 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from callqueue import __version__
-from callqueue.api import calls, health, queue
+from callqueue.api import calls, campaigns, health, queue, suppressions
 from callqueue.api.body_limit import BodyLimitMiddleware
 from callqueue.api.errors import install_error_handlers
+from callqueue.clock import Clock
 from callqueue.runtime import Runtime
 from callqueue.settings import Settings
 
 log = logging.getLogger("callqueue")
 
 
-def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
+def create_app(settings: Settings, *, background: bool = True, clock: Clock | None = None) -> FastAPI:
     """Build the app; `background=False` serves the API without dispatch or tracking loops (API-only tests).
+    `clock` is what calling hours and retry waits are read with (tests move it; default: the system clock).
 
     With SERVICE_ROLE=webhooks only Plivo's callbacks and the health check are served and nothing runs in the
     background: that instance is the public face Plivo reaches, while the API stays private.
@@ -29,7 +31,7 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = Runtime.create(settings)
+        runtime = Runtime.create(settings, clock)
         app.state.runtime = runtime
         log.info(settings.timing.summary())
         if background:
@@ -47,11 +49,12 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (health,) if webhooks_only else (calls, queue, health):
+    for module in (health,) if webhooks_only else (calls, campaigns, suppressions, queue, health):
         app.include_router(module.router)
     from callqueue.background import extra_routers
 
     for router in extra_routers():
         app.include_router(router)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    bulk = (settings.max_bulk_body_bytes, "split the calls into smaller requests")
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, larger={campaigns.BULK_PATH: bulk})
     return app

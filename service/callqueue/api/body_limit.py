@@ -1,8 +1,9 @@
-"""Refuses request bodies above MAX_BODY_BYTES before they are read into memory."""
+"""Refuses request bodies above MAX_BODY_BYTES (MAX_BULK_BODY_BYTES for bulk enqueue) before they are read."""
 
 from __future__ import annotations
 
 import json
+import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -12,16 +13,25 @@ class BodyTooLarge(Exception):
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    """`larger` maps path patterns to their own limit and advice (bulk enqueue takes megabytes)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, tuple[int, str]] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = [(re.compile(pattern), limit, advice) for pattern, (limit, advice) in (larger or {}).items()]
 
-    async def _refuse(self, send: Send) -> None:
+    def _limit(self, path: str) -> tuple[int, str]:
+        for pattern, limit, advice in self.larger:
+            if pattern.match(path):
+                return limit, advice
+        return self.max_bytes, "send a smaller call_config"
+
+    async def _refuse(self, send: Send, max_bytes: int, advice: str) -> None:
         body = json.dumps(
             {
                 "error": "payload_too_large",
-                "message": f"request body exceeds {self.max_bytes} bytes; send a smaller call_config",
-                "errors": [{"field": "body", "rule": f"at most {self.max_bytes} bytes"}],
+                "message": f"request body exceeds {max_bytes} bytes; {advice}",
+                "errors": [{"field": "body", "rule": f"at most {max_bytes} bytes"}],
             }
         ).encode()
         await send(
@@ -40,9 +50,10 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes, advice = self._limit(scope.get("path", ""))
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._refuse(send)
+            if name == b"content-length" and value.isdigit() and int(value) > max_bytes:
+                await self._refuse(send, max_bytes, advice)
                 return
         seen = 0
 
@@ -51,11 +62,11 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > max_bytes:
                     raise BodyTooLarge
             return message
 
         try:
             await self.app(scope, limited_receive, send)
         except BodyTooLarge:
-            await self._refuse(send)
+            await self._refuse(send, max_bytes, advice)

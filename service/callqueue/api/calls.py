@@ -14,7 +14,7 @@ from callqueue.api.deps import RuntimeDep, StoreDep
 from callqueue.api.models import QueueCallRequest, QueuedCall
 from callqueue.clients.plivo import PlivoError, PlivoRateLimited
 from callqueue.states import FINAL, CallStatus
-from callqueue.store.calls import CallStore, call_fingerprint
+from callqueue.store.calls import CallStore, CampaignCanceled, call_fingerprint
 
 log = logging.getLogger("callqueue.api")
 router = APIRouter(prefix="/api/calls", tags=["calls"])
@@ -75,9 +75,21 @@ async def queue_call(request: Request) -> JSONResponse:
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
         raise HTTPException(422, f"Idempotency-Key header: must be 1 to {IDEMPOTENCY_KEY_MAX} characters")
     config = body.call_config.model_dump()
-    result = await store.enqueue(body.phone_number, body.campaign_id, config, idempotency_key)
+    fields = body.own_options()
+    try:
+        result = await store.enqueue(
+            body.phone_number,
+            body.campaign_id,
+            config,
+            idempotency_key,
+            fields=fields,
+            due_ms=int(fields.get("not_before", 0)),
+            retention_s=request.app.state.runtime.settings.campaign_retention,
+        )
+    except CampaignCanceled as exc:
+        raise HTTPException(409, str(exc)) from None
     if not result.replayed:
-        return JSONResponse({"call_id": result.call_id, "status": "queued", "replayed": False}, 202)
+        return JSONResponse({"call_id": result.call_id, "status": result.status, "replayed": False}, 202)
     record = await store.get(result.call_id)
     if record is None:  # the key outlived its call (should not happen: both live in the same Redis)
         raise HTTPException(409, "Idempotency-Key refers to a call that no longer exists; use a new key")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from callqueue.campaigns.models import RetryPolicy, check_time_zone
+from callqueue.phones import normalize
 
 FLOW_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
 
@@ -22,22 +24,37 @@ class QueueCallRequest(BaseModel):
     phone_number: str = Field(description="destination in E.164, e.g. +14155550100", examples=["+919123456789"])
     campaign_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
     call_config: CallConfig
+    not_before: AwareDatetime | None = Field(
+        default=None, description="not dialled before this instant (ISO 8601 with its offset); the call is scheduled"
+    )
+    time_zone: str | None = Field(
+        default=None, description="the person's IANA time zone for calling hours, instead of the number's"
+    )
+    retry: RetryPolicy | None = Field(default=None, description="this call's retry policy instead of its campaign's")
 
     @field_validator("phone_number")
     @classmethod
     def _e164(cls, value: str) -> str:
-        if not value.startswith("+"):
-            raise ValueError("must be in E.164 form with a leading '+' and country code, e.g. +14155550100")
-        try:
-            number = phonenumbers.parse(value, None)
-        except phonenumbers.NumberParseException as exc:
-            raise ValueError(f"is not a phone number ({exc}); use E.164, e.g. +14155550100") from None
-        if not phonenumbers.is_valid_number(number):
-            raise ValueError("is not a valid, dialable number for its country; use E.164, e.g. +14155550100")
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return normalize(value)  # InvalidPhone is a ValueError: the message names the rule
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return check_time_zone(value) if value is not None else None
+
+    def own_options(self) -> dict[str, str]:
+        """The call's own scheduling options as call fields (store/attempts.py CALL_FIELDS)."""
+        fields: dict[str, str] = {}
+        if self.not_before is not None:
+            fields["not_before"] = str(int(self.not_before.timestamp() * 1000))
+        if self.time_zone is not None:
+            fields.update(zones=self.time_zone, zone_source="call")
+        if self.retry is not None:
+            fields["retry"] = self.retry.model_dump_json()
+        return fields
 
 
 class QueuedCall(BaseModel):
     call_id: str
-    status: str
+    status: str = Field(description="queued, or scheduled when it waits for calling hours or its not_before")
     replayed: bool = Field(description="true when an earlier request with the same Idempotency-Key is returned")

@@ -117,6 +117,14 @@ class CallStore:
         result = await self._scripts[name](keys=keys or [], args=[self._prefix, *args])
         return [_s(x) for x in result] if isinstance(result, list) else [_s(result)]
 
+    async def run_script(self, name: str, *args: Any) -> list[str]:
+        """One of the registered scripts with the key prefix first (the campaign store runs its own through it)."""
+        return await self._run(name, *args)
+
+    def script(self, name: str) -> AsyncScript:
+        """A registered script, for pipelining many calls of it."""
+        return self._scripts[name]
+
     # --- the API side -----------------------------------------------------------------------------------------
 
     async def enqueue(

@@ -11,7 +11,8 @@ from callqueue.store.scripts import _PRELUDE
 
 ENQUEUE_BATCH_STRIDE = 11
 
-# One chunk of a bulk enqueue. ARGV: prefix, campaign, idem_ttl_s, retention_s, planned_wver, count, then per item
+# One chunk of a bulk enqueue. ARGV: prefix, campaign, idem_ttl_s, retention_s, planned_wver, count, seq_base (the
+# request took its sequence numbers at once, so its chunks may run in any order), then per item
 # (ENQUEUE_BATCH_STRIDE values): call_id, item_key|'', fingerprint, phone, config_json, status (queued|scheduled),
 # plan_ms (queued: window_close or ''; scheduled: due), waiting_for, zones, zone_source, extra_fields_json|''.
 # Items were planned with the campaign's settings at `planned_wver`; if they changed since, every item goes to the
@@ -29,13 +30,13 @@ local n = tonumber(ARGV[6])
 local S = """
     + str(ENQUEUE_BATCH_STRIDE)
     + """
-local seq = redis.call('INCRBY', p .. ':seq', n) - n
+local seq = tonumber(ARGV[7])
 local out = {}
 local qa, sa = {}, {}
 local hq = cjson.encode({at=now, status='queued', source='api', detail={}})
 local hs = cjson.encode({at=now, status='scheduled', source='api', detail={}})
 for i = 0, n - 1 do
-  local b = 7 + i * S
+  local b = 8 + i * S
   local id, key = ARGV[b], ARGV[b + 1]
   local ikey, existing = nil, nil
   if key ~= '' then
@@ -50,11 +51,10 @@ for i = 0, n - 1 do
       out[#out + 1] = 'replay:' .. existing
     end
   else
-    seq = seq + 1
     local ck = p .. ':call:' .. id
     local status = replan and 'scheduled' or ARGV[b + 5]
     redis.call('HSET', ck, 'call_id', id, 'phone_number', ARGV[b + 3], 'campaign_id', cid, 'call_config', ARGV[b + 4],
-      'created_at', now, 'updated_at', now, 'seq', seq, 'attempts', 0, 'status', status, 'wver', ARGV[5])
+      'created_at', now, 'updated_at', now, 'seq', seq + i, 'attempts', 0, 'status', status, 'wver', ARGV[5])
     if ARGV[b + 8] ~= '' then redis.call('HSET', ck, 'zones', ARGV[b + 8], 'zone_source', ARGV[b + 9]) end
     if ARGV[b + 10] ~= '' then
       for k, v in pairs(cjson.decode(ARGV[b + 10])) do redis.call('HSET', ck, k, tostring(v)) end
@@ -66,7 +66,7 @@ for i = 0, n - 1 do
     if status == 'queued' then
       redis.call('RPUSH', ck .. ':history', hq)
       if ARGV[b + 6] ~= '' then redis.call('HSET', ck, 'window_close', ARGV[b + 6]) end
-      qa[#qa + 1] = seq
+      qa[#qa + 1] = seq + i
       qa[#qa + 1] = id
     else
       redis.call('RPUSH', ck .. ':history', hs)

@@ -151,9 +151,14 @@ class Stack:
 
     def wait(self, call_id: str, statuses: set[str] | None = None, timeout: float = 30.0) -> dict[str, Any]:
         wanted = statuses or FINAL
-        return wait_for(
-            lambda: (r := self.call(call_id))["status"] in wanted and r, timeout, f"call {call_id} in {wanted}"
-        )
+
+        def reached() -> dict[str, Any] | None:
+            record = self.call(call_id)
+            return record if record["status"] in wanted else None
+
+        found = wait_for(reached, timeout, f"call {call_id} in {wanted}")
+        assert found is not None
+        return found
 
 
 @pytest.fixture

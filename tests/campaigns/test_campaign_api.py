@@ -72,7 +72,7 @@ def test_single_queue_api_is_unchanged_without_settings_and_waits_for_calling_ho
 
 
 def test_bulk_accepts_valid_items_and_names_each_invalid_one(api: httpx.Client, sync_redis: redis.Redis) -> None:
-    calls = [
+    calls: list[dict[str, Any]] = [
         {"phone_number": new_number()},
         {"phone_number": "4155550100"},
         {"phone_number": new_number(), "call_config": {"flow_name": "other", "name": "Ada"}},
@@ -143,7 +143,9 @@ def test_csv_upload_with_flow_name_from_the_query(api: httpx.Client) -> None:
     record = api.get(f"/api/calls/{body['items'][1]['call_id']}").json()
     assert record["phone_number"] == second
     assert record["call_config"] == {"flow_name": "renewal", "first_name": "Grace"}
-    missing = api.post("/api/campaigns/csv/calls", content=b"number\n+14155550100\n", headers={"content-type": "text/csv"})
+    missing = api.post(
+        "/api/campaigns/csv/calls", content=b"number\n+14155550100\n", headers={"content-type": "text/csv"}
+    )
     assert missing.status_code == 422 and "phone_number column" in missing.json()["message"]
 
 
@@ -168,7 +170,9 @@ def test_bulk_refuses_numbers_that_can_never_be_called_inside_their_hours(
     # winter St John's UTC-03:30 leaves 30 minutes with Guam).
     clock.set(local_ms(NY, 2026, 7, 1, 12, 0))
     api.put("/api/campaigns/tollfree", json={"calling_hours": HOURS})
-    answer = bulk(api, "tollfree", [{"phone_number": "+18005550100"}, {"phone_number": "+18005550101", "time_zone": NY}])
+    answer = bulk(
+        api, "tollfree", [{"phone_number": "+18005550100"}, {"phone_number": "+18005550101", "time_zone": NY}]
+    )
     body = answer.json()
     assert body["rejected"] == 1 and body["accepted"] == 1
     assert "no calling hours" in body["items"][0]["errors"][0]["rule"]
@@ -176,7 +180,7 @@ def test_bulk_refuses_numbers_that_can_never_be_called_inside_their_hours(
 
 def test_not_before_and_per_call_time_zone_and_retry(api: httpx.Client, clock: OffsetClock) -> None:
     clock.set(local_ms(NY, 2026, 7, 1, 10, 0))
-    calls = [
+    calls: list[dict[str, Any]] = [
         {"phone_number": new_number(), "not_before": "2026-07-01T12:00:00-04:00"},
         {"phone_number": new_number(), "not_before": "2026-07-01T12:00:00"},
         {"phone_number": new_number(), "retry": {"max_attempts": 0}},
@@ -208,7 +212,9 @@ def test_cancel_ends_waiting_calls_and_the_campaign_takes_no_more(
     api: httpx.Client, sync_redis: redis.Redis, key_prefix: str
 ) -> None:
     api.put("/api/campaigns/later", json={"calling_hours": HOURS})
-    ids = [i["call_id"] for i in bulk(api, "doomed", [{"phone_number": new_number()} for _ in range(3)]).json()["items"]]
+    ids = [
+        i["call_id"] for i in bulk(api, "doomed", [{"phone_number": new_number()} for _ in range(3)]).json()["items"]
+    ]
     answer = api.post("/api/campaigns/doomed/cancel", json={"reason": "list withdrawn"})
     assert answer.status_code == 200 and answer.json() == {
         "campaign_id": "doomed", "state": "canceled", "changed": True, "canceled_calls": 3,
@@ -216,7 +222,8 @@ def test_cancel_ends_waiting_calls_and_the_campaign_takes_no_more(
     for call_id in ids:
         record = api.get(f"/api/calls/{call_id}").json()
         assert record["status"] == "canceled" and record["reason"] == "campaign canceled"
-    assert sorted(sync_redis.zrange(f"{key_prefix}:outbox", 0, -1)) == sorted(f"{c}:canceled" for c in ids)
+    outbox: list[str] = sync_redis.zrange(f"{key_prefix}:outbox", 0, -1)  # type: ignore[assignment]
+    assert sorted(outbox) == sorted(f"{c}:canceled" for c in ids)
     body = {"phone_number": new_number(), "campaign_id": "doomed", "call_config": {"flow_name": "f"}}
     assert api.post("/api/calls/queue", json=body).status_code == 409
     assert bulk(api, "doomed", [{"phone_number": new_number()}]).status_code == 409

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -61,7 +61,8 @@ def local_ms(zone: str, year: int, month: int, day: int, hour: int, minute: int 
     return int(datetime(year, month, day, hour, minute, tzinfo=ZoneInfo(zone)).timestamp() * 1000)
 
 
-def wait_for(check: Callable[[], T], timeout: float = 20.0, what: str = "condition") -> T:
+def wait_for(check: Callable[[], T | Literal[False] | None], timeout: float = 20.0, what: str = "condition") -> T:
+    """Poll `check` until it returns something truthy (returned), with a generous overall deadline."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()
@@ -156,9 +157,7 @@ class Stack:
             record = self.call(call_id)
             return record if record["status"] in wanted else None
 
-        found = wait_for(reached, timeout, f"call {call_id} in {wanted}")
-        assert found is not None
-        return found
+        return wait_for(reached, timeout, f"call {call_id} in {wanted}")
 
 
 @pytest.fixture

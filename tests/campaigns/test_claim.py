@@ -87,7 +87,7 @@ def test_rate_share_never_exceeds_the_campaigns_starts_per_second(
     async def body(store: CallStore) -> tuple[list[str], list[float]]:
         await CampaignStore(store).put_settings("slow", CampaignSettings(dispatch_rate=3), 3600)
         await fill(store, "slow", 30)
-        outcomes = []
+        outcomes: list[str] = []
         deadline = time.monotonic() + 1.5
         while time.monotonic() < deadline:
             outcomes.append((await store.claim(RATE, SLOTS, LEASE, "w")).outcome)

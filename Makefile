@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 ENV ?= staging
 
-.PHONY: help bootstrap sync run demo docs test lint typecheck unit bench synth snapshot diff deploy rollback diagnose connectivity logs
+.PHONY: help bootstrap sync browser run demo docs test lint typecheck unit bench synth snapshot diff deploy rollback diagnose connectivity logs
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -38,7 +38,15 @@ typecheck: ## mypy, strict
 unit: ## pytest only
 	$(UV) run --no-sync python -m local.with_redis pytest -q
 
-test: sync lint typecheck unit ## the full CI gate: install, lint, types, tests
+# The operator page's test drives Debian's chromium with playwright (never a downloaded browser build).
+CHROMIUM := /usr/bin/chromium
+browser: ## install Debian's chromium for the browser test if it is missing (apt-get, as root)
+	@test -x $(CHROMIUM) || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] || { echo "the operator page test needs $(CHROMIUM): install Debian's chromium (apt-get install chromium) as root" >&2; exit 2; }; \
+	  echo "installing Debian's chromium for the browser test" >&2; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@test -x $(CHROMIUM) || { echo "apt-get did not install $(CHROMIUM); the browser test cannot run" >&2; exit 2; }
+
+test: sync browser lint typecheck unit ## the full CI gate: install, lint, types, tests
 
 bench: sync ## benchmarks; results are written to bench/results.md
 	$(UV) run --no-sync python -m local.with_redis python -m bench

@@ -17,8 +17,15 @@ function clock(iso) { return iso ? iso.slice(11, 19) : ""; }
 
 function line(points, maxY, color, width) {
   if (!points.length) return "";
-  const path = points.map(([x, y], i) => `${i ? "L" : "M"}${x.toFixed(1)},${(135 - (y / maxY) * 125).toFixed(1)}`).join(" ");
-  return `<path d="${path}" fill="none" stroke="${color}" stroke-width="${width}" vector-effect="non-scaling-stroke"/>`;
+  const y = (value) => (135 - (value / maxY) * 125).toFixed(1);
+  const path = points.map(([x, value], i) => `${i ? "L" : "M"}${x.toFixed(1)},${y(value)}`).join(" ");
+  const dots = points.map(([x, value]) => `<circle cx="${x.toFixed(1)}" cy="${y(value)}" r="2" fill="${color}"/>`).join("");
+  return `<path d="${path}" fill="none" stroke="${color}" stroke-width="${width}" vector-effect="non-scaling-stroke"/>${dots}`;
+}
+
+function level(value, maxY, color) {
+  const y = (135 - (value / maxY) * 125).toFixed(1);
+  return `<line x1="0" x2="600" y1="${y}" y2="${y}" stroke="${color}" stroke-dasharray="6 4" vector-effect="non-scaling-stroke"/>`;
 }
 
 function chart(svg, history, series, nowMs) {
@@ -27,8 +34,9 @@ function chart(svg, history, series, nowMs) {
   const maxY = Math.max(1, ...history.flatMap((s) => series.map(([key]) => (typeof key === "function" ? key(s) : s[key]))));
   const grid = [0.25, 0.5, 0.75].map((f) => `<line x1="0" x2="600" y1="${135 - f * 125}" y2="${135 - f * 125}" stroke="#e3e6ec"/>`).join("");
   const label = `<text x="4" y="12" font-size="11" fill="#6b7385">max ${Number.isInteger(maxY) ? maxY : maxY.toFixed(2)}</text>`;
-  const lines = series.map(([key, color, width]) =>
-    line(history.map((s) => [x(s.at), typeof key === "function" ? key(s) : s[key]]), maxY, color, width)).join("");
+  const lines = series.map(([key, color, width]) => typeof key === "function"
+    ? level(key(), maxY, color)
+    : line(history.map((s) => [x(s.at), s[key]]), maxY, color, width)).join("");
   svg.innerHTML = grid + lines + label;
 }
 
@@ -64,8 +72,10 @@ function render(data) {
   text("outbox", data.outbox.pending);
   text("dead", `${data.outbox.dead_letters} dead letter${data.outbox.dead_letters === 1 ? "" : "s"}`);
   const nowMs = Date.parse(data.now);
-  chart($("chart-depth"), data.history, [["queued", "#3867d6", 2], ["in_flight", "#20bf6b", 2]], nowMs);
-  chart($("chart-pace"), data.history, [["pace", "#8854d0", 2], [() => data.limits.dispatch_rate, "#eb3b5a", 1]], nowMs);
+  // The stored samples (one per 10 s, any instance) plus this moment's reading.
+  const history = [...data.history, { at: nowMs, queued: q.queued, in_flight: q.in_flight, pace: q.pace_per_s }];
+  chart($("chart-depth"), history, [["queued", "#3867d6", 2], ["in_flight", "#20bf6b", 2]], nowMs);
+  chart($("chart-pace"), history, [["pace", "#8854d0", 2], [() => data.limits.dispatch_rate, "#eb3b5a", 1]], nowMs);
   if (data.breaker) text("breaker-state", JSON.stringify(data.breaker));
   if (data.campaigns) text("campaigns-state", JSON.stringify(data.campaigns));
   const body = $("calls");

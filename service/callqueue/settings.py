@@ -91,6 +91,17 @@ PLAIN_VARIABLES: tuple[PlainVariable, ...] = (
     PlainVariable(
         "LOG_FORMAT", "auto", "'json' (Cloud Logging lines with severity), 'text', or 'auto': json on Cloud Run"
     ),
+    PlainVariable(
+        "GOOGLE_CLOUD_PROJECT",
+        None,
+        "project id for the trace field of JSON log lines (`logging.googleapis.com/trace`); unset, lines carry"
+        " `trace_id` instead, which Cloud Logging does not link (the stacks set it)",
+    ),
+    PlainVariable(
+        "METRICS_ENABLED",
+        "true",
+        "serve Prometheus metrics at GET /metrics (API role only) and count what this process does",
+    ),
 )
 PLAIN_BY_NAME = {v.name: v for v in PLAIN_VARIABLES}
 
@@ -152,6 +163,8 @@ class Settings:
     log_level: str
     log_format: Literal["auto", "json", "text"]
     on_cloud_run: bool
+    google_cloud_project: str | None = None
+    metrics_enabled: bool = True
 
     @property
     def use_id_tokens(self) -> bool:
@@ -284,6 +297,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         log_format=log_format,  # type: ignore[arg-type]  # checked against the literal's values above
         on_cloud_run=bool(env.get("K_SERVICE")),
+        google_cloud_project=get("GOOGLE_CLOUD_PROJECT"),
+        metrics_enabled=parse_bool("METRICS_ENABLED", req("METRICS_ENABLED")),
     )
 
 

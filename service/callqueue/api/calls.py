@@ -15,6 +15,7 @@ from callqueue.api.models import QueueCallRequest, QueuedCall
 from callqueue.clients.plivo import PlivoError, PlivoRateLimited
 from callqueue.states import FINAL, CallStatus
 from callqueue.store.calls import CallStore, CampaignCanceled, call_fingerprint
+from callqueue.tracing import bind_call, from_headers
 
 log = logging.getLogger("callqueue.api")
 router = APIRouter(prefix="/api/calls", tags=["calls"])
@@ -65,7 +66,8 @@ _QUEUE_OPENAPI = {
 )
 async def queue_call(request: Request) -> JSONResponse:
     """Accept a call; answered only once it is persisted. Retrying with the same Idempotency-Key is safe."""
-    store: CallStore = request.app.state.runtime.store
+    runtime = request.app.state.runtime
+    store: CallStore = runtime.store
     idempotency_key = request.headers.get("idempotency-key")
     raw = await request.body()
     try:
@@ -75,6 +77,7 @@ async def queue_call(request: Request) -> JSONResponse:
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
         raise HTTPException(422, f"Idempotency-Key header: must be 1 to {IDEMPOTENCY_KEY_MAX} characters")
     config = body.call_config.model_dump()
+    trace = from_headers(request.headers)
     fields = body.own_options()
     try:
         result = await store.enqueue(
@@ -82,13 +85,15 @@ async def queue_call(request: Request) -> JSONResponse:
             body.campaign_id,
             config,
             idempotency_key,
+            trace.traceparent,
             fields=fields,
             due_ms=int(fields.get("not_before", 0)),
-            retention_s=request.app.state.runtime.settings.campaign_retention,
+            retention_s=runtime.settings.campaign_retention,
         )
     except CampaignCanceled as exc:
         raise HTTPException(409, str(exc)) from None
     if not result.replayed:
+        runtime.metrics.call_enqueued(body.campaign_id)
         return JSONResponse({"call_id": result.call_id, "status": result.status, "replayed": False}, 202)
     record = await store.get(result.call_id)
     if record is None:  # the key outlived its call (should not happen: both live in the same Redis)
@@ -127,6 +132,7 @@ async def cancel_call(call_id: str, runtime: RuntimeDep) -> JSONResponse:
     record = await store.get(call_id)
     if record is None:
         raise HTTPException(404, f"call_id {call_id!r} is unknown: use the call_id returned by POST /api/calls/queue")
+    bind_call(call_id, record.traceparent)
     try:
         stopped = await runtime.plivo.stop(call_uuid=record.call_uuid, request_uuid=record.request_uuid)
     except (PlivoError, PlivoRateLimited) as exc:

@@ -21,6 +21,7 @@ from callqueue.settings import TimingProfile
 from callqueue.store.attempts import split_attempt_id
 from callqueue.store.calls import CallStore
 from callqueue.store.records import CallRecord
+from callqueue.tracing import bind_call
 
 log = logging.getLogger("callqueue.delivery")
 BATCH = 50
@@ -79,6 +80,7 @@ class ResultDelivery:
         except KeyError:
             await self._dead_letter(member, f"the call has no attempt {attempt}")
             return
+        bind_call(call_id, record.traceparent)  # the result POST carries the call's trace to the backend
         if attempt == current.attempt:
             record, wait = await self._with_recording(record)
             if wait:

@@ -24,6 +24,7 @@ CALL_FIELDS = frozenset(
         "fingerprint",
         "idempotency_key",
         "item_key",
+        "traceparent",  # one trace per call, across its attempts
         "status",
         "updated_at",
         "attempt",  # the current dial attempt, 1-based (absent: 1)

@@ -133,6 +133,7 @@ class CallStore:
         campaign_id: str,
         call_config: dict[str, Any],
         idempotency_key: str | None = None,
+        traceparent: str | None = None,
         *,
         fields: dict[str, str] | None = None,
         due_ms: int | None = None,
@@ -157,6 +158,7 @@ class CallStore:
             phone_number,
             campaign_id,
             config_json,
+            traceparent or "",
             json.dumps(options),
         )
         if result[0] == "campaign_canceled":

@@ -22,8 +22,10 @@ from callqueue.campaigns.rules import (
     PERMANENT_HANGUP_CODES,
     RETRYABLE,
 )
+from callqueue.metrics.tally import TALLY_FINAL_LUA
 from callqueue.states import IN_FLIGHT, RANK
 from callqueue.store.attempts import CALL_FIELDS
+from callqueue.store.keys import RECENT_CALLS_KEPT
 
 CLAIM_SCAN = 16  # campaigns looked at per claim, in turn order
 CLAIM_SKIP = 20  # calls one claim may set aside in a campaign (canceled, out of hours, suppressed) before moving on
@@ -62,7 +64,7 @@ local function may(cur, new)
   if cur == 'unknown' then return RANK[new] == 10 end
   return RANK[new] > RANK[cur]
 end
-
+{TALLY_FINAL_LUA}
 -- Attempt ids: the call id for attempt 1, `{{call_id}}.{{n}}` for attempt n >= 2 (store/attempts.py).
 local function split_id(aid)
   local base, n = string.match(aid, '^(.+)%.(%d+)$')
@@ -237,6 +239,7 @@ record = function(id, cur, new, source, detail_json)
     local member = attempt_id(id, n)
     if cur == 'unknown' then redis.call('ZREM', p .. ':outbox', member .. ':unknown') end
     redis.call('ZADD', p .. ':outbox', now, member .. ':' .. new)
+    tally_final(id, new)
     if camp then on_final(id, ck, cid, camp, cur, new, n) end
   end
 end
@@ -269,44 +272,47 @@ local function campaign_pace(camp, start_id)
   redis.call('ZREMRANGEBYSCORE', camp .. ':pace', '-inf', now - 60000)
 end
 """
-# ARGV: prefix, call_id, idempotency_key|'', fingerprint, idem_ttl_s, phone, campaign, config_json, options_json
-# options: {"fields": {zones, zone_source, not_before, retry, …}, "plan": bool, "due": ms, "retention": s}. A call
-# goes `queued` unless its campaign has calling hours or it has its own not_before or time zone: then `scheduled`,
-# for the planner (campaigns/planner.py). A canceled campaign takes no new calls.
+# ARGV: prefix, call_id, idempotency_key|'', fingerprint, idem_ttl_s, phone, campaign, config_json, traceparent|'',
+# options_json: {"fields": {zones, zone_source, not_before, retry, …}, "plan": bool, "due": ms, "retention": s}.
+# A call goes `queued` unless its campaign has calling hours or it has its own not_before or time zone: then
+# `scheduled`, for the planner (campaigns/planner.py). A canceled campaign takes no new calls.
 ENQUEUE = (
     _PRELUDE
-    + """
+    + f"""
 local id = ARGV[2]
 local idem = ARGV[3]
 if idem ~= '' then
   local existing = redis.call('GET', p .. ':idem:' .. idem)
-  if existing then return {'replay', existing} end
+  if existing then return {{'replay', existing}} end
 end
 local cid = ARGV[7]
 local camp = p .. ':campaign:' .. cid
 local c = redis.call('HMGET', camp, 'state', 'hours', 'wver')
-if c[1] == 'canceled' then return {'campaign_canceled'} end
-local opts = cjson.decode(ARGV[9] or '{}')
+if c[1] == 'canceled' then return {{'campaign_canceled'}} end
+local opts = cjson.decode(ARGV[10] or '{{}}')
 local seq = redis.call('INCR', p .. ':seq')
 local ck = p .. ':call:' .. id
 redis.call('HSET', ck, 'call_id', id, 'phone_number', ARGV[6], 'campaign_id', cid, 'call_config', ARGV[8],
   'created_at', now, 'seq', seq, 'attempts', 0, 'fingerprint', ARGV[4], 'wver', c[3] or '0')
-for k, v in pairs(opts.fields or {}) do redis.call('HSET', ck, k, tostring(v)) end
+for k, v in pairs(opts.fields or {{}}) do redis.call('HSET', ck, k, tostring(v)) end
 if idem ~= '' then
   redis.call('HSET', ck, 'idempotency_key', idem)
   redis.call('SET', p .. ':idem:' .. idem, id, 'EX', tonumber(ARGV[5]))
 end
+if ARGV[9] ~= '' then redis.call('HSET', ck, 'traceparent', ARGV[9]) end
+redis.call('LPUSH', p .. ':recent', id)
+redis.call('LTRIM', p .. ':recent', 0, {RECENT_CALLS_KEPT - 1})
 campaign_join(camp, opts.retention)
 redis.call('HINCRBY', camp, 'total', 1)
 if c[2] == '1' or opts.plan then
   redis.call('HSET', ck, 'waiting_for', 'planning')
-  record(id, nil, 'scheduled', 'api', '{}')
+  record(id, nil, 'scheduled', 'api', '{{}}')
   schedule(id, camp, tonumber(opts.due or 0))
-  return {'created', id, 'scheduled'}
+  return {{'created', id, 'scheduled'}}
 end
-record(id, nil, 'queued', 'api', '{}')
+record(id, nil, 'queued', 'api', '{{}}')
 queue_ready(id, cid, camp, seq)
-return {'created', id, 'queued'}
+return {{'created', id, 'queued'}}
 """
 )
 

@@ -92,6 +92,9 @@ def test_bulk_accepts_valid_items_and_names_each_invalid_one(api: httpx.Client, 
     assert items[4]["errors"][0] == {"field": "calls[4].colour", "rule": "extra fields not permitted"}
     record = api.get(f"/api/calls/{items[2]['call_id']}").json()
     assert record["call_config"] == {"flow_name": "other", "name": "Ada"} and record["campaign_id"] == "bulk"
+    assert record["trace_id"] is not None  # the request's trace travels with each of its calls
+    recent = api.get("/api/operator/overview").json()["calls"]
+    assert [c["call_id"] for c in recent] == [items[2]["call_id"], items[0]["call_id"]]
     assert api.get("/api/campaigns/bulk").json()["calls"]["by_status"] == {"queued": 2}
 
 

@@ -15,6 +15,7 @@ from callqueue.campaigns.models import CampaignSettings
 from callqueue.campaigns.status import campaign_status
 from callqueue.campaigns.store import CampaignStore
 from callqueue.store.calls import IDEMPOTENCY_TTL_S, CampaignCanceled
+from callqueue.tracing import from_headers
 
 log = logging.getLogger("callqueue.campaigns")
 router = APIRouter(prefix="/api/campaigns", tags=["campaigns"])
@@ -140,12 +141,15 @@ async def bulk_enqueue(
             now_ms=runtime.store.clock.now_ms(),
             retention_s=runtime.settings.campaign_retention,
             idempotency_ttl_s=IDEMPOTENCY_TTL_S,
+            traceparent=from_headers(request.headers).traceparent,
         )
     except BulkRequestError as exc:
         error = {400: "bad_request", 413: "payload_too_large"}.get(exc.status, "validation_error")
         return JSONResponse({"error": error, "message": str(exc), "errors": exc.errors}, exc.status)
     except CampaignCanceled as exc:
         raise HTTPException(409, str(exc)) from None
+    if outcome.accepted:
+        runtime.metrics.call_enqueued(campaign_id, outcome.accepted)
     log.info("campaign %s: bulk enqueue of %d: %d accepted, %d replayed, %d rejected", campaign_id, len(items),
              outcome.accepted, outcome.replayed, outcome.rejected)  # fmt: skip
     return JSONResponse(outcome.as_json(), 200)

@@ -239,7 +239,9 @@ async def enqueue_bulk(
     now_ms: int,
     retention_s: int,
     idempotency_ttl_s: int,
+    traceparent: str | None = None,
 ) -> Outcome:
+    """Validate, plan and write `items`; every call of the request carries its trace (`traceparent`)."""
     if not items:
         raise BulkRequestError("calls is empty: send 1 to 10,000 calls", [{"field": "calls", "rule": "min 1 item"}])
     if len(items) > MAX_ITEMS:
@@ -270,7 +272,14 @@ async def enqueue_bulk(
         flat = [value for p in chunk for value in p.args]
         task = asyncio.create_task(
             campaigns.enqueue_chunk(
-                view.campaign_id, view.wver, seq_base + written, flat, len(chunk), retention_s, idempotency_ttl_s
+                view.campaign_id,
+                view.wver,
+                seq_base + written,
+                flat,
+                len(chunk),
+                retention_s,
+                idempotency_ttl_s,
+                traceparent,
             )
         )
         written += len(chunk)

@@ -164,10 +164,18 @@ class CampaignStore:
         return int(await self.redis.incrby(self.keys.sequence, count)) - count + 1
 
     async def enqueue_chunk(
-        self, campaign_id: str, wver: str, seq_base: int, items: list[Any], count: int, retention_s: int, ttl_s: int
+        self,
+        campaign_id: str,
+        wver: str,
+        seq_base: int,
+        items: list[Any],
+        count: int,
+        retention_s: int,
+        ttl_s: int,
+        traceparent: str | None = None,
     ) -> list[str]:
         """One ENQUEUE_BATCH call: `items` is the flat per-item argument list (campaign_scripts.py)."""
-        args = [self.keys.prefix, campaign_id, ttl_s, retention_s, wver, count, seq_base, *items]
+        args = [self.keys.prefix, campaign_id, ttl_s, retention_s, wver, count, seq_base, traceparent or "", *items]
         result = await self.calls.script("ENQUEUE_BATCH")(keys=[], args=args)
         return [_s(x) for x in result]
 

@@ -7,12 +7,13 @@ from Redis TIME.
 
 from __future__ import annotations
 
+from callqueue.store.keys import RECENT_CALLS_KEPT
 from callqueue.store.scripts import _PRELUDE
 
 ENQUEUE_BATCH_STRIDE = 11
 
 # One chunk of a bulk enqueue. ARGV: prefix, campaign, idem_ttl_s, retention_s, planned_wver, count, seq_base (the
-# request took its sequence numbers at once, so its chunks may run in any order), then per item
+# request took its sequence numbers at once, so its chunks may run in any order), traceparent|'', then per item
 # (ENQUEUE_BATCH_STRIDE values): call_id, item_key|'', fingerprint, phone, config_json, status (queued|scheduled),
 # plan_ms (queued: window_close or ''; scheduled: due), waiting_for, zones, zone_source, extra_fields_json|''.
 # Items were planned with the campaign's settings at `planned_wver`; if they changed since, every item goes to the
@@ -30,13 +31,18 @@ local n = tonumber(ARGV[6])
 local S = """
     + str(ENQUEUE_BATCH_STRIDE)
     + """
+local RECENT = """
+    + str(RECENT_CALLS_KEPT)
+    + """
 local seq = tonumber(ARGV[7])
 local out = {}
 local qa, sa = {}, {}
 local hq = cjson.encode({at=now, status='queued', source='api', detail={}})
 local hs = cjson.encode({at=now, status='scheduled', source='api', detail={}})
+local trace = ARGV[8]
+local created = {}
 for i = 0, n - 1 do
-  local b = 8 + i * S
+  local b = 9 + i * S
   local id, key = ARGV[b], ARGV[b + 1]
   local ikey, existing = nil, nil
   if key ~= '' then
@@ -59,6 +65,8 @@ for i = 0, n - 1 do
     if ARGV[b + 10] ~= '' then
       for k, v in pairs(cjson.decode(ARGV[b + 10])) do redis.call('HSET', ck, k, tostring(v)) end
     end
+    if trace ~= '' then redis.call('HSET', ck, 'traceparent', trace) end
+    created[#created + 1] = id
     if ikey then
       redis.call('SET', ikey, id, 'EX', tonumber(ARGV[3]))
       redis.call('HSET', ck, 'item_key', key, 'fingerprint', ARGV[b + 2])
@@ -96,6 +104,8 @@ if ns > 0 then
   redis.call('HINCRBY', camp, 'n:scheduled', ns)
 end
 redis.call('HINCRBY', camp, 'total', nq + ns)
+for j = math.max(1, #created - RECENT + 1), #created do redis.call('LPUSH', p .. ':recent', created[j]) end
+if #created > 0 then redis.call('LTRIM', p .. ':recent', 0, RECENT - 1) end
 campaign_join(camp, ARGV[4])
 if nq > 0 then ready_join(cid, camp) end
 return out

@@ -2,32 +2,75 @@
 
 One implementation for the single-call API, bulk enqueue and the planner. Validation and zone lookup share one
 parse and one number-type classification (phonenumbers' is_valid_number and time_zones_for_number would each
-classify again), which is most of the cost of a bulk request.
+classify again), and a number already written +digits skips parse's generic text handling: together most of the
+cost of a bulk request. tests/campaigns/test_phones_and_planning.py pins the answers to phonenumbers' own.
 """
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
-from phonenumbers import PhoneNumber, PhoneNumberType
-from phonenumbers.phonenumberutil import region_code_for_country_code
+from phonenumbers import PhoneMetadata, PhoneNumber, PhoneNumberType
+from phonenumbers.phonenumberutil import (
+    _MAX_LENGTH_FOR_NSN,
+    _MIN_LENGTH_FOR_NSN,
+    COUNTRY_CODE_TO_REGION_CODE,
+    ValidationResult,
+    _maybe_strip_national_prefix_carrier_code,
+    _set_italian_leading_zeros_for_phone_number,
+    _test_number_length,
+    region_code_for_country_code,
+)
 from phonenumbers.timezone import time_zones_for_geographical_number
 
 UNKNOWN_ZONE = "Etc/Unknown"
 EXAMPLE = "+14155550100"
+CANONICAL = re.compile(r"^\+([1-9][0-9]{5,16})$")
+_SHORT = (ValidationResult.TOO_SHORT, ValidationResult.IS_POSSIBLE_LOCAL_ONLY, ValidationResult.INVALID_LENGTH)
 
 
 class InvalidPhone(ValueError):
     """The message says what is wrong and how to write the number instead."""
 
 
+def _canonical(digits: str) -> PhoneNumber | None:
+    """phonenumbers.parse's own steps for a number already written +digits, without its generic text handling
+    (extensions, letters, punctuation), which is most of its cost. None: let phonenumbers.parse decide."""
+    for size in (1, 2, 3):
+        country_code = int(digits[:size])
+        if country_code in COUNTRY_CODE_TO_REGION_CODE:
+            break
+    else:
+        return None
+    national = digits[size:]
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(
+        country_code, region_code_for_country_code(country_code)
+    )
+    if metadata is None or len(national) < _MIN_LENGTH_FOR_NSN:
+        return None
+    _, stripped, _ = _maybe_strip_national_prefix_carrier_code(national, metadata)
+    if _test_number_length(stripped, metadata) not in _SHORT:
+        national = stripped
+    if not _MIN_LENGTH_FOR_NSN <= len(national) <= _MAX_LENGTH_FOR_NSN:
+        return None
+    number = PhoneNumber(country_code=country_code)
+    _set_italian_leading_zeros_for_phone_number(national, number)
+    number.national_number = int(national)
+    return number
+
+
 def parse_e164(value: str) -> tuple[str, PhoneNumber, int]:
     """(E.164 form, parsed number, number type) of a dialable number; InvalidPhone otherwise."""
     if not isinstance(value, str) or not value.startswith("+"):
         raise InvalidPhone(f"must be in E.164 form with a leading '+' and country code, e.g. {EXAMPLE}")
-    try:
-        number = phonenumbers.parse(value, None)
-    except phonenumbers.NumberParseException as exc:
-        raise InvalidPhone(f"is not a phone number ({exc}); use E.164, e.g. {EXAMPLE}") from None
+    canonical = CANONICAL.match(value)
+    number = _canonical(canonical.group(1)) if canonical else None
+    if number is None:
+        try:
+            number = phonenumbers.parse(value, None)
+        except phonenumbers.NumberParseException as exc:
+            raise InvalidPhone(f"is not a phone number ({exc}); use E.164, e.g. {EXAMPLE}") from None
     kind = phonenumbers.number_type(number)
     if kind == PhoneNumberType.UNKNOWN or region_code_for_country_code(number.country_code or 0) == "ZZ":
         raise InvalidPhone(f"is not a valid, dialable number for its country; use E.164, e.g. {EXAMPLE}")

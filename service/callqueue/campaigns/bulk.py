@@ -109,6 +109,15 @@ def parse_csv(raw: bytes, flow_name: str | None) -> tuple[list[Any], dict[str, A
     return items, ({"flow_name": flow_name} if flow_name else {})
 
 
+def _flow_error(config: dict[str, Any]) -> str | None:
+    flow = config.get("flow_name")
+    if flow is None:
+        return "required (in the item, the request's call_config, or ?flow_name= for CSV)"
+    if not isinstance(flow, str) or not 1 <= len(flow) <= 128 or not FLOW_NAME.match(flow):
+        return f"must be 1-128 characters matching {FLOW_NAME.pattern}"
+    return None
+
+
 def _not_before_ms(value: Any) -> int:
     if not isinstance(value, str):
         raise ValueError("must be an ISO 8601 time with its offset, e.g. 2026-12-01T09:00:00-05:00")
@@ -130,6 +139,13 @@ class Preparer:
         self.defaults = defaults
         self.now_ms = now_ms
         self.zone_ok: set[str] = set()
+        self._defaults_checked: tuple[str, str | None] | None = None
+
+    def _default_config(self) -> tuple[str, str | None]:
+        if self._defaults_checked is None:
+            config_json = json.dumps(self.defaults, separators=(",", ":"), sort_keys=True)
+            self._defaults_checked = (config_json, _flow_error(self.defaults))
+        return self._defaults_checked
 
     def prepare(self, index: int, item: Any) -> tuple[Prepared | None, list[dict[str, str]]]:
         where = f"calls[{index}]"
@@ -140,8 +156,9 @@ class Preparer:
         def bad(name: str, rule: str) -> None:
             errors.append({"field": f"{where}.{name}", "rule": rule})
 
-        for name in sorted(set(item) - ITEM_FIELDS):
-            bad(name, "extra fields not permitted")
+        if not item.keys() <= ITEM_FIELDS:
+            for name in sorted(set(item) - ITEM_FIELDS):
+                bad(name, "extra fields not permitted")
         phone = item.get("phone_number")
         number: Any = None
         kind = 0
@@ -153,16 +170,17 @@ class Preparer:
                 e164, number, kind = parse_e164(phone)
             except InvalidPhone as exc:
                 bad("phone_number", str(exc))
-        config = item.get("call_config", {})
-        if not isinstance(config, dict):
-            bad("call_config", "must be an object")
-            config = {}
-        config = {**self.defaults, **config}
-        flow = config.get("flow_name")
-        if flow is None:
-            bad("call_config.flow_name", "required (in the item, the request's call_config, or ?flow_name= for CSV)")
-        elif not isinstance(flow, str) or not 1 <= len(flow) <= 128 or not FLOW_NAME.match(flow):
-            bad("call_config.flow_name", f"must be 1-128 characters matching {FLOW_NAME.pattern}")
+        own_config = item.get("call_config")
+        if own_config is None:  # the request's call_config as it is: checked and serialised once per request
+            config_json, flow_error = self._default_config()
+        else:
+            if not isinstance(own_config, dict):
+                bad("call_config", "must be an object")
+                own_config = {}
+            config = {**self.defaults, **own_config}
+            config_json, flow_error = json.dumps(config, separators=(",", ":"), sort_keys=True), _flow_error(config)
+        if flow_error:
+            bad("call_config.flow_name", flow_error)
         key = item.get("key")
         if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= KEY_MAX):
             bad("key", f"must be a string of 1 to {KEY_MAX} characters")
@@ -207,7 +225,6 @@ class Preparer:
         if plan.action == "end":
             bad("time_zone", str(plan.detail["reason"]))
             return None, errors
-        config_json = json.dumps(config, separators=(",", ":"), sort_keys=True)
         call_id = uuid.uuid4().hex
         status = "queued" if plan.action == "queue" else "scheduled"
         at = "" if plan.at_ms is None else plan.at_ms

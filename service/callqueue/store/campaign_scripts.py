@@ -44,10 +44,10 @@ local created = {}
 for i = 0, n - 1 do
   local b = 9 + i * S
   local id, key = ARGV[b], ARGV[b + 1]
-  local ikey, existing = nil, nil
+  local existing = nil
   if key ~= '' then
-    ikey = p .. ':idem-item:' .. cid .. '/' .. key
-    existing = redis.call('GET', ikey)
+    local ikey = p .. ':idem-item:' .. cid .. '/' .. key
+    if not redis.call('SET', ikey, id, 'NX', 'EX', tonumber(ARGV[3])) then existing = redis.call('GET', ikey) end
   end
   if existing then
     local fp = redis.call('HGET', p .. ':call:' .. existing, 'fingerprint')
@@ -59,31 +59,32 @@ for i = 0, n - 1 do
   else
     local ck = p .. ':call:' .. id
     local status = replan and 'scheduled' or ARGV[b + 5]
-    redis.call('HSET', ck, 'call_id', id, 'phone_number', ARGV[b + 3], 'campaign_id', cid, 'call_config', ARGV[b + 4],
-      'created_at', now, 'updated_at', now, 'seq', seq + i, 'attempts', 0, 'status', status, 'wver', ARGV[5])
-    if ARGV[b + 8] ~= '' then redis.call('HSET', ck, 'zones', ARGV[b + 8], 'zone_source', ARGV[b + 9]) end
-    if ARGV[b + 10] ~= '' then
-      for k, v in pairs(cjson.decode(ARGV[b + 10])) do redis.call('HSET', ck, k, tostring(v)) end
+    local f = {'call_id', id, 'phone_number', ARGV[b + 3], 'campaign_id', cid, 'call_config', ARGV[b + 4],
+      'created_at', now, 'seq', seq + i, 'status', status, 'wver', ARGV[5]}
+    if ARGV[b + 8] ~= '' then
+      f[#f + 1] = 'zones'; f[#f + 1] = ARGV[b + 8]; f[#f + 1] = 'zone_source'; f[#f + 1] = ARGV[b + 9]
     end
-    if trace ~= '' then redis.call('HSET', ck, 'traceparent', trace) end
-    created[#created + 1] = id
-    if ikey then
-      redis.call('SET', ikey, id, 'EX', tonumber(ARGV[3]))
-      redis.call('HSET', ck, 'item_key', key, 'fingerprint', ARGV[b + 2])
+    if ARGV[b + 10] ~= '' then
+      for k, v in pairs(cjson.decode(ARGV[b + 10])) do f[#f + 1] = k; f[#f + 1] = tostring(v) end
+    end
+    if trace ~= '' then f[#f + 1] = 'traceparent'; f[#f + 1] = trace end
+    if key ~= '' then
+      f[#f + 1] = 'item_key'; f[#f + 1] = key; f[#f + 1] = 'fingerprint'; f[#f + 1] = ARGV[b + 2]
     end
     if status == 'queued' then
-      redis.call('RPUSH', ck .. ':history', hq)
-      if ARGV[b + 6] ~= '' then redis.call('HSET', ck, 'window_close', ARGV[b + 6]) end
+      if ARGV[b + 6] ~= '' then f[#f + 1] = 'window_close'; f[#f + 1] = ARGV[b + 6] end
       qa[#qa + 1] = seq + i
       qa[#qa + 1] = id
     else
-      redis.call('RPUSH', ck .. ':history', hs)
       local score = replan and 0 or tonumber(ARGV[b + 6])
-      redis.call('HSET', ck, 'waiting_for', replan and 'planning' or ARGV[b + 7])
-      if score > 0 then redis.call('HSET', ck, 'due_at', score) end
+      f[#f + 1] = 'waiting_for'; f[#f + 1] = replan and 'planning' or ARGV[b + 7]
+      if score > 0 then f[#f + 1] = 'due_at'; f[#f + 1] = score end
       sa[#sa + 1] = score
       sa[#sa + 1] = id
     end
+    redis.call('HSET', ck, unpack(f))
+    redis.call('RPUSH', ck .. ':history', status == 'queued' and hq or hs)
+    created[#created + 1] = id
     out[#out + 1] = 'created:' .. id .. ':' .. status
   end
 end

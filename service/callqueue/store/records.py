@@ -112,7 +112,7 @@ class CallRecord:
             call_config=json.loads(raw["call_config"]),
             status=CallStatus(raw["status"]),
             created_at_ms=int(raw["created_at"]),
-            updated_at_ms=int(raw["updated_at"]),
+            updated_at_ms=int(raw.get("updated_at") or raw["created_at"]),  # bulk enqueue writes created_at only
             attempts=int(raw.get("attempts", "0")),
             request_uuid=raw.get("request_uuid"),
             call_uuid=raw.get("call_uuid"),

@@ -25,7 +25,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from callqueue.campaigns.models import RetryPolicy, check_time_zone
-from callqueue.campaigns.planning import plan_call
+from callqueue.campaigns.planning import Plan, plan_call
 from callqueue.campaigns.store import CampaignStore, CampaignView
 from callqueue.phones import InvalidPhone, parse_e164, time_zones
 from callqueue.store.calls import CampaignCanceled
@@ -140,6 +140,15 @@ class Preparer:
         self.now_ms = now_ms
         self.zone_ok: set[str] = set()
         self._defaults_checked: tuple[str, str | None] | None = None
+        self._plans: dict[tuple[tuple[str, ...], int | None], Plan] = {}
+
+    def _plan(self, zones: tuple[str, ...], not_before: int | None) -> Plan:
+        """One plan per zone set (and not_before) per request: every call with the same ones gets the same."""
+        key = (zones, not_before)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = plan_call(self.hours, zones, self.now_ms, not_before)
+        return plan
 
     def _default_config(self) -> tuple[str, str | None]:
         if self._defaults_checked is None:
@@ -221,7 +230,7 @@ class Preparer:
             if not zones:
                 bad("time_zone", f"cannot tell the time zone of {e164} from the number; give time_zone")
                 return None, errors
-        plan = plan_call(self.hours, zones, self.now_ms, not_before)
+        plan = self._plan(zones, not_before)
         if plan.action == "end":
             bad("time_zone", str(plan.detail["reason"]))
             return None, errors

@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 ENV ?= staging
 
-.PHONY: help bootstrap sync browser run demo docs test lint typecheck unit bench synth snapshot diff deploy rollback diagnose connectivity logs
+.PHONY: help bootstrap sync browser run demo campaign-demo docs test lint typecheck unit bench synth snapshot diff deploy rollback diagnose connectivity logs
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -24,6 +24,10 @@ run: bootstrap ## run the queue service locally on embedded defaults (starts Red
 demo: bootstrap ## like run, but queue one test call, print its status changes until its outcome, and exit
 	$(UV) sync --locked --all-groups --quiet
 	$(UV) run --no-sync python -m local.stack --demo
+
+campaign-demo: bootstrap ## a campaign against the simulators: bulk enqueue, a redial, calling hours, status (clock moved)
+	$(UV) sync --locked --all-groups --quiet
+	$(UV) run --no-sync python -m local.campaign_demo
 
 docs: ## regenerate the variable tables of docs/configuration.md from the settings module
 	$(UV) run --no-sync python -m local.config_doc

@@ -192,3 +192,23 @@ def test_calls_queued_before_campaigns_existed_are_adopted(redis_url: str, key_p
         return [before, after.outcome, str(after.call_id)]
 
     assert run_store(redis_url, key_prefix, clock, body) == ["empty", "claimed", "legacy1"]
+
+
+def test_a_campaign_with_nothing_left_expires_after_its_retention_and_a_new_call_keeps_it(
+    redis_url: str, key_prefix: str, clock: OffsetClock
+) -> None:
+    async def body(store: CallStore) -> tuple[int, int, int]:
+        call_id = (await store.enqueue(new_number(), "short-lived", CONFIG, retention_s=3600)).call_id
+        key = store.keys.campaign("short-lived")
+        live = await store.redis.ttl(key)
+        claim = await store.claim(RATE, SLOTS, LEASE, "w")
+        assert claim.call_id == call_id
+        await store.transition(call_id, CallStatus.COMPLETED, "test")
+        ended = await store.redis.ttl(key)
+        await store.enqueue(new_number(), "short-lived", CONFIG, retention_s=3600)
+        return live, ended, await store.redis.ttl(key)
+
+    live, ended, again = run_store(redis_url, key_prefix, clock, body)
+    assert live == -1  # calls waiting: no expiry
+    assert 3500 < ended <= 3600  # its last call ended: kept for CAMPAIGN_RETENTION
+    assert again == -1  # a new call brings it back

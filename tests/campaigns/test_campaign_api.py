@@ -235,6 +235,20 @@ def test_cancel_ends_waiting_calls_and_the_campaign_takes_no_more(
     assert api.post("/api/campaigns/nobody/pause").status_code == 404
 
 
+def test_campaigns_are_listed_newest_first_with_their_counts(api: httpx.Client) -> None:
+    bulk(api, "older", [{"phone_number": new_number()} for _ in range(2)])
+    api.put("/api/campaigns/newer", json={})
+    bulk(api, "newer", [{"phone_number": new_number()}])
+    api.post("/api/campaigns/older/pause")
+    listed = api.get("/api/campaigns").json()["campaigns"]
+    assert [c["campaign_id"] for c in listed] == ["newer", "older"]
+    assert listed[1] == {
+        "campaign_id": "older", "state": "paused", "paused_by": "api", "total": 2, "queued": 2, "scheduled": 0,
+        "in_flight": 0, "by_status": {"queued": 2},
+    }  # fmt: skip
+    assert api.get("/api/operator/overview").json()["campaigns"] == listed
+
+
 def test_pause_and_resume_answer_what_changed(api: httpx.Client) -> None:
     bulk(api, "toggle", [{"phone_number": new_number()}])
     assert api.post("/api/campaigns/toggle/pause", json={"reason": "script review"}).json()["changed"] is True

@@ -61,6 +61,9 @@ def test_the_page_follows_a_queued_call_to_its_outcome(stack: StackFactory, brow
     expect(page.locator("#queued")).to_have_text("0", timeout=30_000)
     expect(page.locator("#pace-limit")).to_contain_text("of 50")
     assert page.locator("#breaker-state").inner_text() == "not in this version"
+    campaign = page.locator('#campaigns-state tr[data-campaign="tracking"]')  # the stack queues into "tracking"
+    expect(campaign).to_contain_text("2 / 2", timeout=30_000)  # both calls done, the busy one included
+    expect(campaign).to_contain_text("active")
 
     shot = tmp_path / "operator-page.png"
     page.screenshot(path=str(shot), full_page=True)

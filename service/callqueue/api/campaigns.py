@@ -40,6 +40,12 @@ def _missing(campaign_id: str) -> HTTPException:
     )
 
 
+@router.get("")
+async def list_campaigns(runtime: RuntimeDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+    """The most recently active campaigns (a new call or settings), newest first, with state and counts."""
+    return {"campaigns": await _campaigns(runtime).summaries(limit)}
+
+
 @router.put("/{campaign_id}")
 async def put_campaign(campaign_id: CampaignId, settings: CampaignSettings, runtime: RuntimeDep) -> dict[str, Any]:
     """Create or replace a campaign's settings (fields left out take their defaults). Calls already waiting are

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from callqueue.campaigns.models import RetryPolicy
 from callqueue.campaigns.planning import NoTimeZone, Plan, WaitingFor, plan_call, zones_for
@@ -29,6 +30,7 @@ log = logging.getLogger("callqueue.campaigns")
 INTERVAL_S = 0.25
 BATCH = 500
 LEASE_MS = 30_000
+SWEEP_S = 60.0  # how often the campaign index drops expired campaigns
 
 
 class Planner:
@@ -40,6 +42,7 @@ class Planner:
 
     async def run(self, stop: asyncio.Event) -> None:
         adopted = False
+        next_sweep = 0.0
         while not stop.is_set():
             busy = 0
             try:
@@ -48,6 +51,9 @@ class Planner:
                     adopted = True
                 busy = await self.run_once()
                 await self.finish_cancels()
+                if time.monotonic() >= next_sweep:
+                    await self.campaigns.forget_expired()
+                    next_sweep = time.monotonic() + SWEEP_S
             except Exception:
                 log.exception("campaign planner pass failed; retrying")
             if busy < BATCH:

@@ -181,6 +181,50 @@ class CampaignStore:
 
     # --- status ---------------------------------------------------------------------------------------------
 
+    async def summaries(self, limit: int) -> list[dict[str, Any]]:
+        """The most recently active campaigns, newest first, with their state and counts (GET /api/campaigns)."""
+        ids = [_s(i) for i in await self.redis.zrevrange(self.keys.campaigns, 0, limit - 1)]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for cid in ids:
+                pipe.hgetall(self.keys.campaign(cid))
+                pipe.zcard(self.keys.campaign_queued(cid))
+                pipe.zcard(self.keys.campaign_scheduled(cid))
+                pipe.zcard(self.keys.campaign_in_flight(cid))
+            replies = await pipe.execute() if ids else []
+        out = []
+        for n, cid in enumerate(ids):
+            fields = {_s(k): _s(v) for k, v in replies[4 * n].items()}
+            if not fields:
+                continue
+            by_status = {k[2:]: int(v) for k, v in fields.items() if k.startswith("n:") and int(v) > 0}
+            out.append(
+                {
+                    "campaign_id": cid,
+                    "state": fields.get("state", "active"),
+                    "paused_by": fields.get("paused_by"),
+                    "total": int(fields.get("total", "0")),
+                    "queued": int(replies[4 * n + 1]),
+                    "scheduled": int(replies[4 * n + 2]),
+                    "in_flight": int(replies[4 * n + 3]),
+                    "by_status": by_status,
+                }
+            )
+        return out
+
+    async def forget_expired(self) -> int:
+        """Drop campaigns whose keys expired (CAMPAIGN_RETENTION) from the index; returns how many."""
+        ids = [_s(i) for i in await self.redis.zrange(self.keys.campaigns, 0, -1)]
+        if not ids:
+            return 0
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for cid in ids:
+                pipe.exists(self.keys.campaign(cid))
+            alive = await pipe.execute()
+        gone = [cid for cid, exists in zip(ids, alive, strict=True) if not exists]
+        if gone:
+            await self.redis.zrem(self.keys.campaigns, *gone)
+        return len(gone)
+
     async def raw_status(self, campaign_id: str, now_ms: int) -> dict[str, Any] | None:
         k = self.keys
         async with self.redis.pipeline(transaction=True) as pipe:

@@ -107,7 +107,7 @@ end
 redis.call('HINCRBY', camp, 'total', nq + ns)
 for j = math.max(1, #created - RECENT + 1), #created do redis.call('LPUSH', p .. ':recent', created[j]) end
 if #created > 0 then redis.call('LTRIM', p .. ':recent', 0, RECENT - 1) end
-campaign_join(camp, ARGV[4])
+campaign_join(cid, camp, ARGV[4])
 if nq > 0 then ready_join(cid, camp) end
 return out
 """
@@ -177,6 +177,7 @@ for k, v in pairs(optional) do
 end
 if ARGV[11] == '1' then redis.call('HINCRBY', camp, 'wver', 1) end
 redis.call('HSETNX', camp, 'created_at', now)
+redis.call('ZADD', p .. ':campaigns', now, ARGV[2])
 redis.call('PERSIST', camp)
 refresh_expiry(camp)
 return {redis.call('HGET', camp, 'state') or 'active', redis.call('HGET', camp, 'wver') or '0'}

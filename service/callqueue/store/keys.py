@@ -81,6 +81,11 @@ class Keys:
         return f"{self.prefix}:campaign:{campaign_id}:recent"
 
     @property
+    def campaigns(self) -> str:
+        """Sorted set: campaign ids by their last new call or settings (ms); the planner drops expired ones."""
+        return f"{self.prefix}:campaigns"
+
+    @property
     def campaigns_ready(self) -> str:
         """Sorted set: campaigns with ready calls, scored by their turn (stride scheduling, see CHOOSE_NEXT)."""
         return f"{self.prefix}:campaigns:ready"

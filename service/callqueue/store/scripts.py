@@ -110,7 +110,8 @@ local function unqueue(id, camp)
     redis.call('ZREM', camp .. ':scheduled', id)
   end
 end
-local function campaign_join(camp, retention)
+local function campaign_join(cid, camp, retention)
+  redis.call('ZADD', p .. ':campaigns', now, cid)
   redis.call('HSETNX', camp, 'created_at', now)
   if retention and retention ~= '' then redis.call('HSET', camp, 'retention_s', retention) end
   redis.call('PERSIST', camp)
@@ -302,7 +303,7 @@ end
 if ARGV[9] ~= '' then redis.call('HSET', ck, 'traceparent', ARGV[9]) end
 redis.call('LPUSH', p .. ':recent', id)
 redis.call('LTRIM', p .. ':recent', 0, {RECENT_CALLS_KEPT - 1})
-campaign_join(camp, opts.retention)
+campaign_join(cid, camp, opts.retention)
 redis.call('HINCRBY', camp, 'total', 1)
 if c[2] == '1' or opts.plan then
   redis.call('HSET', ck, 'waiting_for', 'planning')

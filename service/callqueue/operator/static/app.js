@@ -53,6 +53,22 @@ function callRow(call) {
   return row;
 }
 
+function renderCampaigns(campaigns) {
+  if (!campaigns.length) { text("campaigns-state", "no campaigns yet"); return; }
+  const rows = campaigns.map((c) => {
+    const settled = Object.entries(c.by_status)
+      .filter(([status]) => !["scheduled", "queued", "dispatching", "dispatched", "initiated", "ringing", "in_progress"].includes(status))
+      .reduce((sum, [, n]) => sum + n, 0);
+    const state = c.state === "paused" && c.paused_by ? `paused (${c.paused_by})` : c.state;
+    return `<tr data-campaign="${escapeHtml(c.campaign_id)}"><td>${escapeHtml(c.campaign_id)}</td>` +
+      `<td><span class="status ${escapeHtml(c.state)}">${escapeHtml(state)}</span></td>` +
+      `<td>${c.queued}</td><td>${c.scheduled}</td><td>${c.in_flight}</td><td>${settled} / ${c.total}</td></tr>`;
+  }).join("");
+  $("campaigns-state").innerHTML =
+    "<table><thead><tr><th>campaign</th><th>state</th><th>queued</th><th>scheduled</th><th>in flight</th>" +
+    `<th>done / total</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
 function escapeHtml(value) {
   const div = document.createElement("div");
   div.textContent = value ?? "";
@@ -77,7 +93,7 @@ function render(data) {
   chart($("chart-depth"), history, [["queued", "#3867d6", 2], ["in_flight", "#20bf6b", 2]], nowMs);
   chart($("chart-pace"), history, [["pace", "#8854d0", 2], [() => data.limits.dispatch_rate, "#eb3b5a", 1]], nowMs);
   if (data.breaker) text("breaker-state", JSON.stringify(data.breaker));
-  if (data.campaigns) text("campaigns-state", JSON.stringify(data.campaigns));
+  if (data.campaigns) renderCampaigns(data.campaigns);
   const body = $("calls");
   body.replaceChildren(...(data.calls.length ? data.calls.map(callRow) : [body.firstElementChild || document.createElement("tr")]));
   const fresh = $("freshness");

@@ -31,7 +31,9 @@ async def dial(store: CallStore, call_id: str) -> CallRecord:
     """Claim the call and have the agent accept it: the current attempt is `dispatched`."""
     claim = await store.claim(RATE, SLOTS, LEASE, "w")
     assert (claim.outcome, claim.call_id) == ("claimed", call_id)
-    await store.mark_dispatched(call_id, f"req-{uuid.uuid4().hex}", {}, 60_000)
+    claimed = await store.get(call_id)
+    assert claimed is not None
+    assert await store.mark_dispatched(claimed.attempt_id, f"req-{uuid.uuid4().hex}", {}, 60_000) is not None
     record = await store.get(call_id)
     assert record is not None
     return record
@@ -286,3 +288,25 @@ def test_a_campaign_fallback_zone_makes_a_number_without_one_callable(
     assert record is not None and record.status is CallStatus.SCHEDULED
     assert record.zones == (NY,) and record.zone_source == "campaign"
     assert record.due_at_ms == local_ms(NY, 2026, 7, 2, 9, 0)
+
+
+def test_a_late_agent_answer_for_an_ended_attempt_does_not_mark_the_redial_dialled(
+    redis_url: str, key_prefix: str, clock: OffsetClock
+) -> None:
+    async def body(store: CallStore) -> dict[str, Any]:
+        await configure(store, "fast-busy", retry=REDIAL)
+        call_id = (await store.enqueue(new_number(), "fast-busy", CONFIG)).call_id
+        claim = await store.claim(RATE, SLOTS, LEASE, "w")
+        assert claim.call_id == call_id
+        # Plivo's busy hang-up callback arrives before the agent's answer to /start:
+        await store.transition(call_id, CallStatus.BUSY, "plivo-callback:hangup")
+        late = await store.mark_dispatched(call_id, "req-late", {}, 1000)  # the worker's answer for attempt 1
+        rescheduled = await store.reschedule(call_id, 1000)  # a tracker pass that still had attempt 1
+        record = await store.get(call_id)
+        tracked = await store.redis.zscore(store.keys.tracking, call_id)
+        return {"late": late, "rescheduled": rescheduled, "record": record, "tracked": tracked}
+
+    got = run_store(redis_url, key_prefix, clock, body)
+    assert got["late"] is None and got["rescheduled"] is False and got["tracked"] is None
+    record: CallRecord = got["record"]
+    assert (record.status, record.attempt, record.request_uuid) == (CallStatus.SCHEDULED, 2, None)

@@ -47,7 +47,9 @@ class DispatchReconciler:
         first_check_ms = self.settings.timing.initial_status_delay * 1000
         if record.status is not CallStatus.DISPATCHING:
             # A callback moved it on before the dispatch was recorded: the call exists; track it.
-            await self.store.mark_dispatched(call_id, record.request_uuid or "", {"via": "callback"}, first_check_ms)
+            await self.store.mark_dispatched(
+                record.attempt_id, record.request_uuid or "", {"via": "callback"}, first_check_ms
+            )
             return
         try:
             known = await self.agent.status(record.attempt_id)
@@ -78,7 +80,7 @@ class DispatchReconciler:
             log.info("call %s: Call status changed: dispatching → queued (the agent never received it)", call_id)
             return
         await self.store.mark_dispatched(
-            call_id,
+            record.attempt_id,
             known.request_uuid or "",
             {"via": "agent status", "agent_status": known.status},
             first_check_ms,

@@ -128,7 +128,7 @@ class DispatchWorker:
         call_id = record.call_id
         if outcome.kind == "accepted" and outcome.request_uuid:
             before = await self.store.mark_dispatched(
-                call_id,
+                record.attempt_id,
                 outcome.request_uuid,
                 {"request_uuid": outcome.request_uuid, "attempt": attempt},
                 self.settings.timing.initial_status_delay * 1000,
@@ -138,6 +138,9 @@ class DispatchWorker:
                     "call %s: Call status changed: dispatching → dispatched (request_uuid=%s, attempt %d)",
                     call_id, outcome.request_uuid, attempt,
                 )  # fmt: skip
+            elif before is None:
+                log.info("call %s: agent accepted attempt %s (request_uuid=%s) after it had already ended",
+                         call_id, record.attempt_id, outcome.request_uuid)  # fmt: skip
             else:
                 log.info("call %s: agent accepted it (request_uuid=%s); a callback had already moved it to %s",
                          call_id, outcome.request_uuid, before)  # fmt: skip

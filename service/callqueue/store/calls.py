@@ -204,10 +204,11 @@ class CallStore:
         return result[0], int(result[1]) if len(result) > 1 else 0
 
     async def mark_dispatched(
-        self, call_id: str, request_uuid: str, detail: dict[str, Any], first_check_delay_ms: int
+        self, attempt_id: str, request_uuid: str, detail: dict[str, Any], first_check_delay_ms: int
     ) -> CallStatus | None:
-        """Record the agent's acceptance; returns the status before (a callback may have moved it on already)."""
-        result = await self._run("MARK_DISPATCHED", call_id, request_uuid, json.dumps(detail), first_check_delay_ms)
+        """Record the agent's acceptance of one attempt; returns the status before (a callback may have moved it on
+        already). None when the call is unknown, or that attempt already ended and the next one began."""
+        result = await self._run("MARK_DISPATCHED", attempt_id, request_uuid, json.dumps(detail), first_check_delay_ms)
         return CallStatus(result[1]) if result[0] == "ok" else None
 
     async def requeue(self, call_id: str, detail: dict[str, Any]) -> bool:

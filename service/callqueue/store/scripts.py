@@ -465,14 +465,17 @@ return {'unchanged', cur}
 """
 )
 
-# The agent accepted the start. ARGV: prefix, call_id, request_uuid, detail_json, first_check_delay_ms
+# The agent accepted the start. ARGV: prefix, attempt_id, request_uuid, detail_json, first_check_delay_ms.
+# An attempt that already ended (a busy callback can outrun the agent's answer) and was redialled is `stale`:
+# the next attempt is not marked dialled by the previous one's answer.
 MARK_DISPATCHED = (
     _PRELUDE
     + """
-local id = ARGV[2]
+local id, n = split_id(ARGV[2])
 local ck = p .. ':call:' .. id
 local cur = redis.call('HGET', ck, 'status')
 if not cur then return {'missing'} end
+if attempt_no(ck) ~= n then return {'stale', cur} end
 redis.call('ZREM', p .. ':dispatching', id)
 set_fields(id, cjson.encode({request_uuid=ARGV[3]}), true)
 redis.call('HSET', ck, 'dispatched_at', now)
@@ -527,12 +530,13 @@ for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]),
 return ids
 """
 
-# Set the next check of a tracked call, unless it reached a final status meanwhile. ARGV: prefix, call_id, delay_ms
+# Set the next check of a tracked call, unless it reached a final status meanwhile (or its attempt ended and the
+# next one waits, `scheduled`: that one is tracked once dialled). ARGV: prefix, call_id, delay_ms
 RESCHEDULE = (
     _PRELUDE
     + """
 local cur = redis.call('HGET', p .. ':call:' .. ARGV[2], 'status')
-if not cur or RANK[cur] == 10 then return 0 end
+if not cur or RANK[cur] == 10 or cur == 'scheduled' then return 0 end
 redis.call('ZADD', p .. ':tracking', now + tonumber(ARGV[3]), ARGV[2])
 return 1
 """

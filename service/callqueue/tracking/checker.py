@@ -57,6 +57,10 @@ class Checker:
         if record.status is CallStatus.UNKNOWN:
             await self._reconcile_unknown(record)
             return
+        if record.status is CallStatus.SCHEDULED:
+            # Its attempt ended and the next one waits: nothing to track until that one is dialled.
+            await self.store.redis.zrem(self.store.keys.tracking, call_id)
+            return
         if record.status in (CallStatus.QUEUED, CallStatus.DISPATCHING):
             # A callback outran the dispatch record; the dispatcher (or its reconciler) finishes that first.
             await self.store.reschedule(call_id, self.cadence.poll_ms)

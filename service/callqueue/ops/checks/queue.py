@@ -70,7 +70,8 @@ async def _backlog(store: CallStore) -> CheckResult:
             "queue-backlog",
             f"{status.queued} call(s) queued, the oldest for {age:.0f} s",
             "dispatch is capped by DISPATCH_RATE and MAX_CONCURRENT_CALLS: raise them within Plivo's CPS, "
-            "or look for calls stuck in flight (stuck-calls)",
+            "or look for calls stuck in flight (stuck-calls); a paused or capped campaign holds its calls too "
+            "(GET /api/campaigns, docs/runbook.md)",
             **details,
         )
     summary = f"{status.queued} queued" + (f", oldest {age:.0f} s" if age is not None else "")

@@ -139,14 +139,16 @@ class CallStore:
         due_ms: int | None = None,
         retention_s: int | None = None,
     ) -> Enqueued:
-        """Persist a call. `fields` are its own options (not_before, zones, retry); with any of them, or calling
-        hours on its campaign, it waits `scheduled` for the planner (first look at `due_ms`, default at once)."""
+        """Persist a call. `fields` are its own options (not_before, zones, retry); with its own not_before or
+        zone, or calling hours on its campaign, it waits `scheduled` for the planner (first look at `due_ms`,
+        default at once)."""
         call_id = uuid.uuid4().hex
         config_json = json.dumps(call_config, separators=(",", ":"), sort_keys=True)
         fingerprint = call_fingerprint(phone_number, campaign_id, call_config)
         options: dict[str, Any] = {}
         if fields:
-            options.update(fields=fields, plan=True, due=due_ms or 0)
+            # Its own earliest time or time zone needs the planner; its own retry policy alone does not.
+            options.update(fields=fields, plan=bool(fields.keys() & {"not_before", "zones"}), due=due_ms or 0)
         if retention_s:
             options["retention"] = retention_s
         result = await self._run(

@@ -18,10 +18,13 @@ from phonenumbers.phonenumberutil import (
     COUNTRY_CODE_TO_REGION_CODE,
     ValidationResult,
     _maybe_strip_national_prefix_carrier_code,
+    _number_type_helper,
     _set_italian_leading_zeros_for_phone_number,
     _test_number_length,
+    national_significant_number,
     region_code_for_country_code,
 )
+from phonenumbers.re_util import re_compile
 from phonenumbers.timezone import time_zones_for_geographical_number
 
 UNKNOWN_ZONE = "Etc/Unknown"
@@ -60,6 +63,32 @@ def _canonical(digits: str) -> PhoneNumber | None:
     return number
 
 
+def number_type(number: PhoneNumber) -> int:
+    """phonenumbers.number_type, classifying once: for a calling code shared by several regions (+1: the US,
+    Canada and the Caribbean) it finds the region by classifying the number, then classifies it again."""
+    regions = COUNTRY_CODE_TO_REGION_CODE.get(number.country_code or 0)
+    if regions is None:
+        return PhoneNumberType.UNKNOWN
+    national = national_significant_number(number)
+    if len(regions) > 1:
+        for region in regions:
+            metadata = PhoneMetadata.metadata_for_region(region.upper(), None)
+            if metadata is None:
+                continue
+            if metadata.leading_digits is None:
+                kind: int = _number_type_helper(national, metadata)
+                if kind != PhoneNumberType.UNKNOWN:
+                    return kind
+            elif re_compile(metadata.leading_digits).match(national):
+                break
+        else:
+            return PhoneNumberType.UNKNOWN
+    else:
+        region = regions[0]
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(number.country_code or 0, region)
+    return PhoneNumberType.UNKNOWN if metadata is None else int(_number_type_helper(national, metadata))
+
+
 def parse_e164(value: str) -> tuple[str, PhoneNumber, int]:
     """(E.164 form, parsed number, number type) of a dialable number; InvalidPhone otherwise."""
     if not isinstance(value, str) or not value.startswith("+"):
@@ -71,7 +100,7 @@ def parse_e164(value: str) -> tuple[str, PhoneNumber, int]:
             number = phonenumbers.parse(value, None)
         except phonenumbers.NumberParseException as exc:
             raise InvalidPhone(f"is not a phone number ({exc}); use E.164, e.g. {EXAMPLE}") from None
-    kind = phonenumbers.number_type(number)
+    kind = number_type(number)
     if kind == PhoneNumberType.UNKNOWN or region_code_for_country_code(number.country_code or 0) == "ZZ":
         raise InvalidPhone(f"is not a valid, dialable number for its country; use E.164, e.g. {EXAMPLE}")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), number, kind

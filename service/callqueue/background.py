@@ -27,7 +27,7 @@ def extra_loops(runtime: Runtime) -> dict[str, Loop]:
     plivo = runtime.plivo
     checker = Checker(runtime.store, Sources(plivo, runtime.agent), plivo, cadence)
     scheduler = TrackingScheduler(runtime.store, checker, settings.tracker_concurrency, cadence.check_lease_ms)
-    consumer = AgentEventConsumer(runtime.store, cadence, runtime.instance_id)
+    consumer = AgentEventConsumer(runtime.store, cadence, runtime.instance_id, runtime.rejections)
     backend = BackendClient(
         settings.backend_url + settings.backend_results_path,
         runtime.http,

@@ -83,6 +83,26 @@ PLAIN_VARIABLES: tuple[PlainVariable, ...] = (
     PlainVariable(
         "LOG_FORMAT", "auto", "'json' (Cloud Logging lines with severity), 'text', or 'auto': json on Cloud Run"
     ),
+    PlainVariable(
+        "MAX_QUEUED_CALLS",
+        "50000",
+        "calls waiting in the queue, all instances; beyond it POST /api/calls/queue answers 429 with Retry-After and"
+        " writes nothing (size Redis for this many queued calls: see bench/results.md for the bytes per call)",
+    ),
+    PlainVariable(
+        "CALL_RETENTION",
+        "86400",
+        "seconds a finished call (record, history, Idempotency-Key, uuid indexes) is kept after its final status,"
+        " then expires; longer while its result is still being delivered",
+    ),
+    PlainVariable(
+        "CLIENT_HEADER_TIMEOUT",
+        "10",
+        "seconds a client has to send a request's headers (and an idle connection is kept); then it is closed",
+    ),
+    PlainVariable(
+        "CLIENT_BODY_TIMEOUT", "15", "seconds a client has to send a request's body once its headers arrived: then 408"
+    ),
 )
 PLAIN_BY_NAME = {v.name: v for v in PLAIN_VARIABLES}
 
@@ -142,6 +162,10 @@ class Settings:
     log_level: str
     log_format: Literal["auto", "json", "text"]
     on_cloud_run: bool
+    max_queued_calls: int
+    call_retention: int
+    client_header_timeout: int
+    client_body_timeout: int
 
     @property
     def use_id_tokens(self) -> bool:
@@ -272,6 +296,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         log_format=log_format,  # type: ignore[arg-type]  # checked against the literal's values above
         on_cloud_run=bool(env.get("K_SERVICE")),
+        max_queued_calls=_int("MAX_QUEUED_CALLS", req("MAX_QUEUED_CALLS"), 1, 10_000_000),
+        call_retention=_int("CALL_RETENTION", req("CALL_RETENTION"), 3600, 90 * 86400),
+        client_header_timeout=_int("CLIENT_HEADER_TIMEOUT", req("CLIENT_HEADER_TIMEOUT"), 1, 300),
+        client_body_timeout=_int("CLIENT_BODY_TIMEOUT", req("CLIENT_BODY_TIMEOUT"), 1, 300),
     )
 
 

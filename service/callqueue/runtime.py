@@ -122,6 +122,8 @@ class Runtime:
             try:
                 if outage_since is not None:
                     await self.redis.ping()
+                    # Idle pooled connections still point at the Redis that went away: drop them, not fail on them.
+                    await self.redis.connection_pool.disconnect(inuse_connections=False)
                     log.warning("background loop %s: redis is back after %.1f s; resuming", name,
                                 time.monotonic() - outage_since)  # fmt: skip
                     outage_since, step, self.outage_traceback_logged = None, 0, False

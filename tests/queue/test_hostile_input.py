@@ -207,3 +207,26 @@ def test_webhooks_role_serves_no_docs_and_its_health_names_no_host(redis_url: st
         assert answer.status_code == 503 and answer.json()["failing"] == ["redis"]
         assert "127.0.0.1" not in answer.text and str(port) not in answer.text, answer.text
         assert answer.json()["redis"]["error"] == "unreachable (ConnectionError)"
+
+
+def test_openapi_documents_the_error_body_the_codes_and_the_id_and_phone_rules(api: httpx.Client) -> None:
+    doc = api.get("/openapi.json").json()
+    error_ref = {"$ref": "#/components/schemas/ErrorBody"}
+    assert set(doc["components"]["schemas"]["ErrorBody"]["required"]) == {"error", "message", "errors"}
+    expected = {
+        ("post", "/api/calls/queue"): {"408", "409", "413", "415", "422", "429", "503"},
+        ("get", "/api/calls/{call_id}"): {"404", "413", "422", "503"},
+        ("post", "/api/calls/{call_id}/cancel"): {"404", "409", "413", "422", "502", "503"},
+        ("get", "/api/queue/status"): {"413", "503"},
+        ("post", "/api/webhooks/plivo/hangup"): {"400", "403", "404", "408", "413", "503"},
+    }
+    for (method, path), codes in expected.items():
+        responses = doc["paths"][path][method]["responses"]
+        assert codes <= set(responses), (path, sorted(responses))
+        for code in codes:
+            assert responses[code]["content"]["application/json"]["schema"] == error_ref, (path, code)
+    body = doc["paths"]["/api/calls/queue"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["properties"]["phone_number"]["pattern"] == r"^\+[1-9][0-9]{6,14}$"
+    for path in ("/api/calls/{call_id}", "/api/calls/{call_id}/cancel"):
+        (parameter,) = next(iter(doc["paths"][path].values()))["parameters"]
+        assert parameter["schema"]["pattern"] == "^[0-9a-f]{32}$"

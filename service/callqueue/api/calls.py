@@ -94,7 +94,7 @@ _QUEUE_OPENAPI: dict[str, Any] = {
     response_model=QueuedCall,
     responses={
         200: {"model": QueuedCall, "description": "replay of an earlier Idempotency-Key"},
-        **error_responses(409, 413, 415, 422, 429, 503),
+        **error_responses(408, 409, 413, 415, 422, 429, 503),
     },
     openapi_extra=_QUEUE_OPENAPI,
 )
@@ -146,7 +146,7 @@ async def queue_call(request: Request) -> JSONResponse:
     return JSONResponse(replay.model_dump(), 200, headers={"Idempotent-Replayed": "true"})
 
 
-@router.get("/{call_id}", responses=error_responses(404, 413, 503))
+@router.get("/{call_id}", responses=error_responses(404, 413, 422, 503))
 async def get_call(call_id: CallIdPath, store: StoreDep) -> dict[str, Any]:
     """The call record with its status history (time, status, source, detail). Finished calls are kept
     CALL_RETENTION seconds, then this answers 404."""
@@ -161,7 +161,7 @@ async def get_call(call_id: CallIdPath, store: StoreDep) -> dict[str, Any]:
     "/{call_id}/cancel",
     responses={
         202: {"description": "the call is with the agent: stop asked of Plivo"},
-        **error_responses(404, 409, 413, 502, 503),
+        **error_responses(404, 409, 413, 422, 502, 503),
     },
 )
 async def cancel_call(call_id: CallIdPath, runtime: RuntimeDep) -> JSONResponse:

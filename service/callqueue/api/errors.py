@@ -39,6 +39,7 @@ _DESCRIPTIONS = {
     400: "malformed callback",
     403: "callback signature missing, wrong, or replayed",
     404: "unknown call (or a call id that is not one of ours)",
+    408: "request body not received within CLIENT_BODY_TIMEOUT",
     409: "conflict with the call's state or with an earlier Idempotency-Key",
     413: "request body larger than MAX_BODY_BYTES",
     415: "Content-Type is not application/json",

@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 
 from callqueue import __version__
 from callqueue.api.deps import RuntimeDep
+from callqueue.api.errors import error_responses
 from callqueue.store.availability import unavailable_reason
 
 router = APIRouter(prefix="/api", tags=["health"])
@@ -29,7 +30,10 @@ def timing_json(runtime: RuntimeDep) -> dict[str, Any]:
     }
 
 
-@router.get("/health", responses={503: {"description": "a dependency is down: `failing` names it"}})
+@router.get(
+    "/health",
+    responses={503: {"description": "a dependency is down: `failing` names it"}, **error_responses(413)},
+)
 async def health(runtime: RuntimeDep) -> JSONResponse:
     public = runtime.settings.service_role == "webhooks"
     body: dict[str, Any] = {"status": "ok", "version": __version__, "role": runtime.settings.service_role}

@@ -38,7 +38,7 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 SOURCE = "webhook"
 RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "applied (`changed` tells whether the status moved)"},
-    **error_responses(400, 403, 404, 413, 503),
+    **error_responses(400, 403, 404, 408, 413, 503),
 }
 
 

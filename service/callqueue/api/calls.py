@@ -19,7 +19,7 @@ from callqueue.ids import CALL_ID_PATTERN, CALL_ID_RULE, is_call_id, shown
 from callqueue.runtime import Runtime
 from callqueue.settings import Settings
 from callqueue.states import FINAL, CallStatus
-from callqueue.store.calls import same_call
+from callqueue.store.calls import QueueFull, same_call
 
 log = logging.getLogger("callqueue.api")
 router = APIRouter(prefix="/api/calls", tags=["calls"])
@@ -118,23 +118,23 @@ async def queue_call(request: Request) -> JSONResponse:
         raise RequestValidationError(errors, body=raw)
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
         raise HTTPException(422, f"Idempotency-Key header: must be 1 to {IDEMPOTENCY_KEY_MAX} characters")
-    result = await store.enqueue(
-        body.phone_number,
-        body.campaign_id,
-        config,
-        idempotency_key,
-        max_queued=settings.max_queued_calls,
-        retention_s=settings.call_retention,
-    )
-    if result.outcome == "full":
+    try:
+        result = await store.enqueue(
+            body.phone_number,
+            body.campaign_id,
+            config,
+            idempotency_key,
+            max_queued=settings.max_queued_calls,
+            retention_s=settings.call_retention,
+        )
+    except QueueFull as full:
         retry_after = queue_full_retry_after_s(settings)
         raise HTTPException(
             429,
-            f"the queue holds {result.queued} calls (MAX_QUEUED_CALLS={settings.max_queued_calls}): nothing was"
+            f"the queue holds {full.queued} calls (MAX_QUEUED_CALLS={settings.max_queued_calls}): nothing was"
             f" written; retry after {retry_after} s",
             headers={"Retry-After": str(retry_after)},
-        )
-    assert result.call_id is not None
+        ) from None
     if not result.replayed:
         return JSONResponse({"call_id": result.call_id, "status": "queued", "replayed": False}, 202)
     record = await store.get(result.call_id)

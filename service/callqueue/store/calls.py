@@ -21,15 +21,16 @@ from callqueue.store.records import CallRecord
 
 @dataclass(frozen=True)
 class Enqueued:
-    """What ENQUEUE did: `created` a call, found the `replay` of an Idempotency-Key, or refused it: queue `full`."""
+    call_id: str
+    replayed: bool
 
-    outcome: Literal["created", "replay", "full"]
-    call_id: str | None = None
-    queued: int = 0
 
-    @property
-    def replayed(self) -> bool:
-        return self.outcome == "replay"
+class QueueFull(Exception):
+    """The admission limit: `queued` calls already wait (MAX_QUEUED_CALLS); nothing was written."""
+
+    def __init__(self, queued: int) -> None:
+        super().__init__(f"{queued} calls queued")
+        self.queued = queued
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ class CallStore:
         max_queued: int | None = None,
         retention_s: int | None = None,
     ) -> Enqueued:
-        """Admit and persist a call in one step; refused (`full`) with `max_queued` calls already queued."""
+        """Admit and persist a call in one step; QueueFull with `max_queued` calls already queued."""
         # allow_nan=False: a value the agent could not be sent as JSON must never be accepted (the API checks first).
         config_json = json.dumps(call_config, separators=(",", ":"), sort_keys=True, allow_nan=False)
         fingerprint = call_fingerprint(phone_number, campaign_id, call_config)
@@ -136,8 +137,8 @@ class CallStore:
             max_queued if max_queued is not None else _default("MAX_QUEUED_CALLS"),
         )
         if result[0] == "full":
-            return Enqueued("full", queued=int(result[1]))
-        return Enqueued("replay" if result[0] == "replay" else "created", call_id=result[1])
+            raise QueueFull(int(result[1]))
+        return Enqueued(call_id=result[1], replayed=result[0] == "replay")
 
     async def get(self, call_id: str) -> CallRecord | None:
         async with self.redis.pipeline(transaction=True) as pipe:

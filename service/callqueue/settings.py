@@ -98,7 +98,8 @@ PLAIN_VARIABLES: tuple[PlainVariable, ...] = (
     PlainVariable(
         "CLIENT_HEADER_TIMEOUT",
         "10",
-        "seconds a client has to send a request's headers (and an idle connection is kept); then it is closed",
+        "seconds a client has to send a request's headers, from connecting or from its previous answer; then the"
+        " connection is closed (slow clients cannot hold the public service)",
     ),
     PlainVariable(
         "CLIENT_BODY_TIMEOUT", "15", "seconds a client has to send a request's body once its headers arrived: then 408"

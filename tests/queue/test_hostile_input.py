@@ -166,6 +166,12 @@ def test_finished_calls_expire_after_the_retention_with_every_key_that_points_at
             fields = {"request_uuid": "req-1", "call_uuid": "cuid-1", "duration": 4}
             await store.transition(done.call_id, CallStatus.RINGING, "test", {}, fields)
             await store.transition(done.call_id, CallStatus.COMPLETED, "test", {}, fields)
+            # `unknown` is final but still reconciled: each next check keeps it a retention beyond that check.
+            unsure = await store.enqueue("+14155550102", "c", {"flow_name": "f"}, retention_s=settings.call_retention)
+            await store.transition(unsure.call_id, CallStatus.UNKNOWN, "test", {}, {})
+            await store.reschedule(unsure.call_id, 3_600_000)
+            ttl = cast(int, await client.ttl(f"{key_prefix}:call:{unsure.call_id}"))
+            assert retention + 3600 - 60 <= ttl <= retention + 3600, ttl
             return live.call_id, done.call_id
         finally:
             await client.aclose()

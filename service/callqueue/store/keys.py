@@ -3,7 +3,8 @@
 Values are JSON or plain strings, never pickles. All keys share REDIS_KEY_PREFIX so deployments can share a Redis.
 Each docstring states the key's bound: nothing a client sends can grow Redis without limit. Calls are admitted up
 to MAX_QUEUED_CALLS queued (POST answers 429 beyond), hold at most MAX_CONCURRENT_CALLS in-flight slots, and once
-finished are kept CALL_RETENTION seconds (longer only while their result is still being delivered), then expire.
+finished are kept CALL_RETENTION seconds (longer only while their result is still being delivered, or while an
+`unknown` call is still reconciled, at most 48 h), then expire.
 """
 
 from __future__ import annotations

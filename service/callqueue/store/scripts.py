@@ -237,13 +237,18 @@ for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]),
 return ids
 """
 
-# Set the next check of a tracked call, unless it reached a final status meanwhile. ARGV: prefix, call_id, delay_ms
+# Set the next check of a tracked call, unless it reached a final status meanwhile. An `unknown` call is kept at
+# least its retention past its next check: it expires only once reconciliation stops. ARGV: prefix, call_id, delay_ms
 RESCHEDULE = (
     _PRELUDE
     + """
 local cur = redis.call('HGET', p .. ':call:' .. ARGV[2], 'status')
 if not cur or RANK[cur] == 10 then return 0 end
 redis.call('ZADD', p .. ':tracking', now + tonumber(ARGV[3]), ARGV[2])
+if cur == 'unknown' then
+  local keep = retention(ARGV[2]) + math.ceil(tonumber(ARGV[3]) / 1000)
+  if redis.call('TTL', p .. ':call:' .. ARGV[2]) < keep then expire_call(ARGV[2], keep) end
+end
 return 1
 """
 )

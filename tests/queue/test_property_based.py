@@ -5,7 +5,8 @@ body valid against its documented schema, content type and headers as declared.
 Deterministic and bounded: hypothesis is derandomized (a fixed seed per test) with EXAMPLES_PER_ROUTE examples per
 route and no example database, so CI cannot find a new case at random. Phone numbers are generated from the
 numbering plans' example numbers, so bodies pass validation and reach the store; path ids are drawn half from calls
-that exist, so reads and cancels meet real records. The test asserts the budget does exercise the store.
+that exist, so reads and cancels meet real records; callbacks come with forged signature headers and form bodies.
+The test asserts the budget does exercise the store.
 """
 
 from __future__ import annotations
@@ -76,3 +77,4 @@ def test_every_route_answers_within_its_schema_and_never_a_server_error(redis_ur
     assert seen[("POST /api/calls/queue", 202)] >= 20, "bodies must reach the store"
     assert seen[("GET /api/calls/{call_id}", 200)] >= 10, "reads must meet real records"
     assert seen[("POST /api/calls/{call_id}/cancel", 200)] >= 5, "cancels must meet real records"
+    assert seen[("POST /api/webhooks/plivo/hangup", 403)] >= 20, "forged callbacks must reach the signature check"

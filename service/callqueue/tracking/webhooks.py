@@ -26,11 +26,11 @@ from plivo.utils.signature_v3 import construct_get_url, construct_post_url, vali
 from callqueue.api.deps import get_runtime
 from callqueue.api.errors import error_responses
 from callqueue.callback_urls import HANGUP_PATH, RING_PATH
-from callqueue.ids import is_call_id, shown
+from callqueue.ids import CALL_ID_PATTERN, is_call_id, shown
 from callqueue.runtime import Runtime
 from callqueue.tracking.apply import apply_pushed_event
 from callqueue.tracking.cadence import Cadence
-from callqueue.tracking.events import BadEvent, from_plivo_callback
+from callqueue.tracking.events import PLIVO_STATUS, BadEvent, from_plivo_callback
 
 log = logging.getLogger("callqueue.webhooks")
 router = APIRouter(tags=["webhooks"])
@@ -40,6 +40,30 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "applied (`changed` tells whether the status moved)"},
     **error_responses(400, 403, 404, 408, 413, 503),
 }
+# What Plivo sends, for clients and fuzzers: our call id in the URL, the signature headers, the form parameters.
+_PARAMETERS = [
+    {"name": "call_id", "in": "query", "required": True, "schema": {"type": "string", "pattern": CALL_ID_PATTERN}},
+    *(
+        {"name": header, "in": "header", "required": True, "schema": {"type": "string", "minLength": 1}}
+        for header in ("X-Plivo-Signature-V3", "X-Plivo-Signature-V3-Nonce")
+    ),
+]
+_FORM = {
+    "type": "object",
+    "properties": {
+        "CallUUID": {"type": "string"},
+        "RequestUUID": {"type": "string"},
+        "CallStatus": {"type": "string", "enum": sorted(PLIVO_STATUS)},
+        "Duration": {"type": "string"},
+        "HangupCauseName": {"type": "string"},
+    },
+    "required": ["CallStatus"],
+}
+POST_OPENAPI = {
+    "parameters": _PARAMETERS,
+    "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": _FORM}}},
+}
+GET_OPENAPI = {"parameters": _PARAMETERS}
 
 
 def _answer(status: int, error: str, message: str) -> JSONResponse:
@@ -108,15 +132,15 @@ async def _handle(request: Request, runtime: Runtime, event: Literal["ring", "ha
     return JSONResponse({"call_id": call_id, "status": str(applied.status), "changed": applied.changed})
 
 
-@router.post(RING_PATH, responses=RESPONSES)
-@router.get(RING_PATH, responses=RESPONSES)
+@router.post(RING_PATH, responses=RESPONSES, openapi_extra=POST_OPENAPI)
+@router.get(RING_PATH, responses=RESPONSES, openapi_extra=GET_OPENAPI)
 async def ring(request: Request, runtime: RuntimeDep) -> JSONResponse:
     """Plivo's ring_url: the destination is ringing."""
     return await _handle(request, runtime, "ring")
 
 
-@router.post(HANGUP_PATH, responses=RESPONSES)
-@router.get(HANGUP_PATH, responses=RESPONSES)
+@router.post(HANGUP_PATH, responses=RESPONSES, openapi_extra=POST_OPENAPI)
+@router.get(HANGUP_PATH, responses=RESPONSES, openapi_extra=GET_OPENAPI)
 async def hangup(request: Request, runtime: RuntimeDep) -> JSONResponse:
     """Plivo's hangup_url: the call ended, however it ended (also calls that never connected)."""
     return await _handle(request, runtime, "hangup")

@@ -6,7 +6,8 @@ is needed by anyone else, so Cloud Run's ~10 s grace is enough.
 
 When Redis is unavailable (down, full, read-only) a loop stops and waits with a growing backoff (OUTAGE_BACKOFF_S),
 logging one line per step, then pings Redis and resumes with one line saying so. Only the first failure of an
-outage carries a traceback, so an outage of seconds costs a few lines, not thousands.
+outage carries a traceback (at most one per OUTAGE_TRACEBACK_EVERY_S), so an outage of seconds costs a few lines,
+not thousands.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ log = logging.getLogger("callqueue.runtime")
 DRAIN_GRACE_S = 6.0
 MAINTENANCE_INTERVAL_S = 1.0
 OUTAGE_BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # waits of a loop while Redis is unavailable, then 30 s
+OUTAGE_TRACEBACK_EVERY_S = 300.0  # at most one traceback of a Redis outage per this many seconds, all loops together
 Loop = Callable[[asyncio.Event], Awaitable[None]]
 
 
@@ -54,7 +56,7 @@ class Runtime:
     rejections: Rejections = field(default_factory=Rejections)  # refused callbacks and events, counted and sampled
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    outage_traceback_logged: bool = False  # one traceback per Redis outage, for the whole process
+    outage_traceback_at: float | None = None  # when this process last logged a Redis outage's traceback
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -122,11 +124,9 @@ class Runtime:
             try:
                 if outage_since is not None:
                     await self.redis.ping()
-                    # Idle pooled connections still point at the Redis that went away: drop them, not fail on them.
-                    await self.redis.connection_pool.disconnect(inuse_connections=False)
                     log.warning("background loop %s: redis is back after %.1f s; resuming", name,
                                 time.monotonic() - outage_since)  # fmt: skip
-                    outage_since, step, self.outage_traceback_logged = None, 0, False
+                    outage_since, step = None, 0
                 await loop(self.stop)
             except asyncio.CancelledError:
                 raise
@@ -139,8 +139,10 @@ class Runtime:
                 outage_since = outage_since if outage_since is not None else time.monotonic()
                 delay = OUTAGE_BACKOFF_S[min(step, len(OUTAGE_BACKOFF_S) - 1)]
                 step += 1
-                first = not self.outage_traceback_logged
-                self.outage_traceback_logged = True
+                now = time.monotonic()
+                first = self.outage_traceback_at is None or now - self.outage_traceback_at > OUTAGE_TRACEBACK_EVERY_S
+                if first:
+                    self.outage_traceback_at = now
                 log.error("background loop %s: redis is %s; waiting %.1f s (step %d)", name, reason, delay, step,
                           exc_info=exc if first else None)  # fmt: skip
                 await sleep_or_stop(self.stop, delay)

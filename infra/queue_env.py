@@ -50,6 +50,7 @@ def queue_env(env: Environment, agent_uri: str, backend_uri: str, redis_url: str
     plain[_var("BACKEND_URL")] = backend_uri
     plain[_var("SERVICE_ROLE")] = QUEUE_ROLE
     plain[_var("PUBLIC_BASE_URL")] = public_base_url(env)  # the webhooks service: the queue itself is private
+    plain[_var("GOOGLE_CLOUD_PROJECT")] = cfg.project  # JSON log lines link their call's trace in this project
     if cfg.queue.dispatch_rate is not None:
         plain[_var("DISPATCH_RATE")] = str(cfg.queue.dispatch_rate)
     if cfg.queue.max_concurrent_calls is not None:
@@ -74,7 +75,8 @@ def _shared() -> frozenset[str]:
     """What the webhooks service takes from the queue's block, entry for entry: Redis (same store, same keys), the
     Plivo credentials (the token checks signatures; the settings want id and token together) and PUBLIC_BASE_URL
     (the signature covers the full public URL, so both must agree)."""
-    names = ("REDIS_URL", "REDIS_KEY_PREFIX", "PLIVO_AUTH_ID", "PLIVO_AUTH_TOKEN", "PUBLIC_BASE_URL")
+    names: tuple[str, ...] = ("REDIS_URL", "REDIS_KEY_PREFIX", "PLIVO_AUTH_ID", "PLIVO_AUTH_TOKEN", "PUBLIC_BASE_URL")
+    names += ("GOOGLE_CLOUD_PROJECT",)  # log lines of both services link the same traces
     return frozenset(_var(name) for name in names)
 
 

@@ -33,6 +33,7 @@ from cdktf_cdktf_provider_google.service_account import ServiceAccount
 from constructs import Construct
 
 from infra.config import Environment, ImageService, QueueService, WebhooksService
+from infra.monitoring import Sidecar
 from infra.naming import service_name
 from infra.queue_env import EnvEntry
 
@@ -69,8 +70,10 @@ def _service(
     probes: bool = False,
     vpc_access: CloudRunV2ServiceTemplateVpcAccess | None = None,
     depends_on: Sequence[ITerraformDependable] = (),
+    sidecar: Sidecar | None = None,
 ) -> CloudRunV2Service:
     container = CloudRunV2ServiceTemplateContainers(
+        name=sidecar.ingress_name if sidecar else None,
         image=image,
         ports=CloudRunV2ServiceTemplateContainersPorts(container_port=CONTAINER_PORT),
         resources=CloudRunV2ServiceTemplateContainersResources(
@@ -109,11 +112,12 @@ def _service(
             scaling=CloudRunV2ServiceTemplateScaling(
                 min_instance_count=spec.min_instances, max_instance_count=spec.max_instances
             ),
-            containers=[container],
+            containers=[container, *(sidecar.containers if sidecar else [])],
+            volumes=sidecar.volumes if sidecar else None,
             vpc_access=vpc_access,
         ),
         lifecycle=TerraformResourceLifecycle(ignore_changes=IGNORED_FIELDS),
-        depends_on=list(depends_on),
+        depends_on=[*depends_on, *(sidecar.depends_on if sidecar else [])],
     )
 
 
@@ -147,7 +151,9 @@ def queue_service(
     env_entries: Sequence[EnvEntry],
     vpc_access: CloudRunV2ServiceTemplateVpcAccess | None,
     depends_on: Sequence[ITerraformDependable],
+    sidecar: Sidecar | None = None,
 ) -> CloudRunV2Service:
+    """The queue, with the metrics collector beside it when `sidecar` is given (infra/monitoring.py)."""
     return _service(
         scope,
         "queue",
@@ -161,6 +167,7 @@ def queue_service(
         probes=True,
         vpc_access=vpc_access,
         depends_on=depends_on,
+        sidecar=sidecar,
     )
 
 

@@ -10,9 +10,10 @@ from infra import iam
 from infra.apis import enable_apis
 from infra.config import Environment
 from infra.image import queue_image
+from infra.monitoring import alert_policies, collector_sidecar, dashboard
 from infra.queue_env import queue_env, webhooks_env
 from infra.redis import redis_for
-from infra.services import agent_service, backend_service, queue_service, webhooks_service
+from infra.services import CONTAINER_PORT, agent_service, backend_service, queue_service, webhooks_service
 
 
 class EnvironmentStack(TerraformStack):
@@ -45,6 +46,7 @@ class EnvironmentStack(TerraformStack):
             env_entries=queue_entries,
             vpc_access=redis.vpc_access,
             depends_on=image_deps,
+            sidecar=collector_sidecar(self, env, queue_sa, CONTAINER_PORT, apis),
         )
         webhooks = webhooks_service(
             self,
@@ -57,6 +59,8 @@ class EnvironmentStack(TerraformStack):
         )
         services = {"queue": queue, "webhooks": webhooks, "agent": agent, "backend": backend}
         iam.invokers(self, env, services, queue_sa)
+        dashboard(self, env, [queue])
+        alert_policies(self, env, [queue])
 
         TerraformOutput(self, "queue_url", value=queue.uri)
         TerraformOutput(self, "webhooks_url", value=webhooks.uri)

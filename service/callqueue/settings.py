@@ -104,6 +104,17 @@ PLAIN_VARIABLES: tuple[PlainVariable, ...] = (
     PlainVariable(
         "CLIENT_BODY_TIMEOUT", "15", "seconds a client has to send a request's body once its headers arrived: then 408"
     ),
+    PlainVariable(
+        "GOOGLE_CLOUD_PROJECT",
+        None,
+        "project id for the trace field of JSON log lines (`logging.googleapis.com/trace`); unset, lines carry"
+        " `trace_id` instead, which Cloud Logging does not link (the stacks set it)",
+    ),
+    PlainVariable(
+        "METRICS_ENABLED",
+        "true",
+        "serve Prometheus metrics at GET /metrics (API role only) and count what this process does",
+    ),
 )
 PLAIN_BY_NAME = {v.name: v for v in PLAIN_VARIABLES}
 
@@ -167,6 +178,8 @@ class Settings:
     call_retention: int
     client_header_timeout: int
     client_body_timeout: int
+    google_cloud_project: str | None = None
+    metrics_enabled: bool = True
 
     @property
     def use_id_tokens(self) -> bool:
@@ -301,6 +314,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         call_retention=_int("CALL_RETENTION", req("CALL_RETENTION"), 3600, 90 * 86400),
         client_header_timeout=_int("CLIENT_HEADER_TIMEOUT", req("CLIENT_HEADER_TIMEOUT"), 1, 300),
         client_body_timeout=_int("CLIENT_BODY_TIMEOUT", req("CLIENT_BODY_TIMEOUT"), 1, 300),
+        google_cloud_project=get("GOOGLE_CLOUD_PROJECT"),
+        metrics_enabled=parse_bool("METRICS_ENABLED", req("METRICS_ENABLED")),
     )
 
 

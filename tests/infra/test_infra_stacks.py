@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -108,7 +109,9 @@ def test_webhooks_service_is_the_queue_image_request_driven(synthesis: Synthesis
     hooks, queue = services["webhooks"], services["queue"]
     assert hooks["name"] == f"{cfg.name_prefix}-webhooks"
     assert container(stack, "webhooks")["image"] == container(stack, "queue")["image"]
-    assert hooks["depends_on"] == queue["depends_on"], "same build, same secret grants"
+    extra = [d for d in queue["depends_on"] if d not in hooks["depends_on"]]
+    assert queue["depends_on"][: len(hooks["depends_on"])] == hooks["depends_on"], "same build, same secret grants"
+    assert all("monitoring" in d or "collector" in d or "metrics" in d for d in extra), "plus the metrics collector's"
     assert container(stack, "webhooks")["resources"]["cpu_idle"] is True
     assert container(stack, "webhooks")["resources"]["limits"] == {
         "cpu": cfg.webhooks.cpu,
@@ -175,7 +178,11 @@ def test_secrets_come_from_secret_manager_only(synthesis: Synthesis, env_name: s
     assert env["PLIVO_AUTH_ID"]["value_source"]["secret_key_ref"]["secret"] == cfg.plivo.auth_id_secret
     assert env["PLIVO_AUTH_TOKEN"]["value_source"]["secret_key_ref"]["secret"] == cfg.plivo.auth_token_secret
     text = synthesis.raw[env_name]
-    assert "auth_string" not in text and "secret_data" not in text  # no secret value reaches state or JSON
+    versions = resources(synthesis.stacks[env_name], "google_secret_manager_secret_version")
+    assert set(versions) == {"collector_config_version"}, "the only secret written is the collector's (public) config"
+    for version in versions.values():
+        text = text.replace(json.dumps(version["secret_data"])[1:-1], "")
+    assert "auth_string" not in text and text.count("secret_data") == 1  # no secret value reaches state or JSON
 
 
 def test_iam(synthesis: Synthesis, env_name: str) -> None:
@@ -212,7 +219,8 @@ def test_iam(synthesis: Synthesis, env_name: str) -> None:
     if not isinstance(cfg.redis, MemorystoreRedis):
         expected.add(cfg.redis.url_secret)
     accessor = "roles/secretmanager.secretAccessor"
-    assert readers == {(secret, sa, accessor) for secret in expected for sa in (QUEUE_SA, WEBHOOKS_SA)}
+    collector = ("${google_secret_manager_secret.collector_config.secret_id}", QUEUE_SA, accessor)
+    assert readers == {(secret, sa, accessor) for secret in expected for sa in (QUEUE_SA, WEBHOOKS_SA)} | {collector}
 
 
 def test_queue_image_is_built_at_its_content_tag(synthesis: Synthesis, env_name: str) -> None:

@@ -20,6 +20,7 @@ from callqueue.runtime import Runtime
 from callqueue.settings import Settings
 from callqueue.states import FINAL, CallStatus
 from callqueue.store.calls import QueueFull, same_call
+from callqueue.tracing import bind_call, from_headers
 
 log = logging.getLogger("callqueue.api")
 router = APIRouter(prefix="/api/calls", tags=["calls"])
@@ -118,6 +119,7 @@ async def queue_call(request: Request) -> JSONResponse:
         raise RequestValidationError(errors, body=raw)
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
         raise HTTPException(422, f"Idempotency-Key header: must be 1 to {IDEMPOTENCY_KEY_MAX} characters")
+    trace = from_headers(request.headers)
     try:
         result = await store.enqueue(
             body.phone_number,
@@ -126,6 +128,7 @@ async def queue_call(request: Request) -> JSONResponse:
             idempotency_key,
             max_queued=settings.max_queued_calls,
             retention_s=settings.call_retention,
+            traceparent=trace.traceparent,
         )
     except QueueFull as full:
         retry_after = queue_full_retry_after_s(settings)
@@ -136,6 +139,7 @@ async def queue_call(request: Request) -> JSONResponse:
             headers={"Retry-After": str(retry_after)},
         ) from None
     if not result.replayed:
+        runtime.metrics.call_enqueued(body.campaign_id)
         return JSONResponse({"call_id": result.call_id, "status": "queued", "replayed": False}, 202)
     record = await store.get(result.call_id)
     if record is None:  # the key expired with its call between two reads
@@ -183,6 +187,7 @@ async def cancel_call(call_id: CallIdPath, runtime: RuntimeDep) -> JSONResponse:
     record = await store.get(call_id)
     if record is None:
         raise _unknown(call_id)
+    bind_call(call_id, record.traceparent)
     try:
         stopped = await runtime.plivo.stop(call_uuid=record.call_uuid, request_uuid=record.request_uuid)
     except (PlivoError, PlivoRateLimited) as exc:

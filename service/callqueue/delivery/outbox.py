@@ -25,6 +25,7 @@ from callqueue.store.availability import is_unavailable
 from callqueue.store.calls import CallStore
 from callqueue.store.keys import DEAD_LETTERS_KEEP
 from callqueue.store.records import CallRecord
+from callqueue.tracing import bind_call
 
 log = logging.getLogger("callqueue.delivery")
 BATCH = 50
@@ -83,6 +84,7 @@ class ResultDelivery:
         if record is None:
             await self._dead_letter(member, "the call record no longer exists", record_exists=False)
             return
+        bind_call(call_id, record.traceparent)  # the result POST carries the call's trace to the backend
         record, wait = await self._with_recording(record)
         if wait:
             # Plivo lists a recording only once the call's record is written, seconds after hang-up.

@@ -120,6 +120,7 @@ class CallStore:
         *,
         max_queued: int | None = None,
         retention_s: int | None = None,
+        traceparent: str | None = None,
     ) -> Enqueued:
         """Admit and persist a call in one step; QueueFull with `max_queued` calls already queued."""
         # allow_nan=False: a value the agent could not be sent as JSON must never be accepted (the API checks first).
@@ -135,6 +136,7 @@ class CallStore:
             campaign_id,
             config_json,
             max_queued if max_queued is not None else _default("MAX_QUEUED_CALLS"),
+            traceparent or "",
         )
         if result[0] == "full":
             raise QueueFull(int(result[1]))

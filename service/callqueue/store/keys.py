@@ -14,6 +14,7 @@ from dataclasses import dataclass
 DEAD_LETTERS_KEEP = 10_000  # newest dead-lettered results kept; older ones are trimmed
 REJECTED_EVENTS_KEEP = 1_000  # newest samples of refused input kept
 AGENT_EVENTS_KEEP = 10_000  # approximate length the agent event stream is trimmed to (XTRIM MAXLEN ~)
+RECENT_CALLS_KEPT = 200  # newest call ids on the operator page's list (ids only: the calls expire on their own)
 
 
 @dataclass(frozen=True)
@@ -124,3 +125,39 @@ class Keys:
         """List (newest first) of JSON {at, source, kind, call_id, reason}: samples of callbacks and events refused,
         at most a few per source and minute (tracking/rejections.py); the newest REJECTED_EVENTS_KEEP are kept."""
         return f"{self.prefix}:rejected-events"
+
+    @property
+    def recent(self) -> str:
+        """List (newest first) of call ids as they were queued, for the operator page; trimmed to RECENT_CALLS_KEPT
+        on every enqueue. Bare ids: it keeps no call alive, and an id whose call expired is skipped when read."""
+        return f"{self.prefix}:recent"
+
+    @property
+    def metrics_finished(self) -> str:
+        """Hash `{status}|{campaign}` → entries into that final status (metrics/tally.py): at most the final
+        statuses × (CAMPAIGN_LABELS + 1) fields (later campaigns count as `other`)."""
+        return f"{self.prefix}:metrics:finished"
+
+    @property
+    def metrics_campaigns(self) -> str:
+        """Sorted set: the campaigns with their own label in queue-wide metrics, scored by first outcome (ms); at
+        most CAMPAIGN_LABELS members (campaign ids, not calls: nothing here refers to a call)."""
+        return f"{self.prefix}:metrics:campaigns"
+
+    @property
+    def metrics_dial_to_outcome(self) -> str:
+        """Hash: time-from-dial-to-outcome bucket (upper bound, s) → count, plus `sum` (s): one field per bucket of
+        DIAL_TO_OUTCOME_BUCKETS, `+Inf` and `sum`."""
+        return f"{self.prefix}:metrics:dial-to-outcome"
+
+    @property
+    def metrics_callbacks(self) -> str:
+        """Hash `{event}|{result}` → Plivo callbacks answered, accepted or refused (metrics/callbacks.py): at most
+        2 events × the CALLBACK_RESULTS and `other`."""
+        return f"{self.prefix}:metrics:callbacks"
+
+    @property
+    def metrics_history(self) -> str:
+        """Sorted set of JSON samples (depth, in flight, pace, …) scored by sample time (ms): one per 10 s slot,
+        the last hour (pruned on every sample: about 360 members)."""
+        return f"{self.prefix}:metrics:history"

@@ -7,8 +7,10 @@ primary, not Redis Cluster.)
 
 from __future__ import annotations
 
+from callqueue.metrics.tally import TALLY_FINAL_LUA
 from callqueue.settings import PLAIN_BY_NAME
 from callqueue.states import IN_FLIGHT, RANK
+from callqueue.store.keys import RECENT_CALLS_KEPT
 
 # Calls accepted before CALL_RETENTION existed carry no `retention_s` field: they are kept for the default.
 _RETENTION_DEFAULT_S = int(PLAIN_BY_NAME["CALL_RETENTION"].default or "86400")
@@ -19,7 +21,8 @@ def _lua_table(entries: dict[str, str]) -> str:
 
 
 # The state machine of states.py, compiled into Lua.
-_PRELUDE = f"""
+_PRELUDE = (
+    f"""
 local RANK = {_lua_table({s.value: str(r) for s, r in RANK.items()})}
 local IN_FLIGHT = {_lua_table({s.value: "true" for s in IN_FLIGHT})}
 local p = ARGV[1]
@@ -48,11 +51,13 @@ end
 local function retention(id)
   return tonumber(redis.call('HGET', p .. ':call:' .. id, 'retention_s')) or {_RETENTION_DEFAULT_S}
 end
-
+"""
+    + TALLY_FINAL_LUA
+    + """
 local function record(id, cur, new, source, detail_json)
   local ck = p .. ':call:' .. id
   redis.call('HSET', ck, 'status', new, 'updated_at', now)
-  local entry = cjson.encode({{at=now, status=new, source=source, detail=cjson.decode(detail_json)}})
+  local entry = cjson.encode({at=now, status=new, source=source, detail=cjson.decode(detail_json)})
   redis.call('RPUSH', ck .. ':history', entry)
   if cur and cur ~= '' then redis.call('HINCRBY', p .. ':counts', cur, -1) end
   redis.call('HINCRBY', p .. ':counts', new, 1)
@@ -66,6 +71,8 @@ local function record(id, cur, new, source, detail_json)
     redis.call('ZREM', p .. ':dispatching', id)
     if cur == 'unknown' then redis.call('ZREM', p .. ':outbox', id .. ':unknown') end
     redis.call('ZADD', p .. ':outbox', now, id .. ':' .. new)
+    -- Tallied before the keys get their expiry (the tally reads the call's campaign and dial time).
+    tally_final(id, new)
     expire_call(id, retention(id))
   end
 end
@@ -93,21 +100,25 @@ local function pace_wait(rate)
   return 0
 end
 """
+)
 
-# ARGV: prefix, call_id, idempotency_key|'', fingerprint, retention_s, phone, campaign, config_json, max_queued
+# ARGV: prefix, call_id, idempotency_key|'', fingerprint, retention_s, phone, campaign, config_json, max_queued,
+#       traceparent|''
 # Admission and insertion in one step: with MAX_QUEUED_CALLS queued, nothing is written ({'full', queued}). A replay
-# of a known Idempotency-Key is answered even then. The key lives as long as its call (see expire_call).
+# of a known Idempotency-Key is answered even then. The key lives as long as its call (see expire_call). The id goes
+# on the `recent` list (the operator page's latest calls), trimmed to RECENT_CALLS_KEPT: the list holds bare ids, so
+# it keeps no call alive, and its reader skips an id whose call has expired.
 ENQUEUE = (
     _PRELUDE
-    + """
+    + f"""
 local id = ARGV[2]
 local idem = ARGV[3]
 if idem ~= '' then
   local existing = redis.call('GET', p .. ':idem:' .. idem)
-  if existing then return {'replay', existing} end
+  if existing then return {{'replay', existing}} end
 end
 local queued = redis.call('ZCARD', p .. ':queued')
-if queued >= tonumber(ARGV[9]) then return {'full', tostring(queued)} end
+if queued >= tonumber(ARGV[9]) then return {{'full', tostring(queued)}} end
 local seq = redis.call('INCR', p .. ':seq')
 local ck = p .. ':call:' .. id
 redis.call('HSET', ck, 'call_id', id, 'phone_number', ARGV[6], 'campaign_id', ARGV[7], 'call_config', ARGV[8],
@@ -116,9 +127,12 @@ if idem ~= '' then
   redis.call('HSET', ck, 'idempotency_key', idem)
   redis.call('SET', p .. ':idem:' .. idem, id)
 end
-record(id, nil, 'queued', 'api', '{}')
+if ARGV[10] ~= '' then redis.call('HSET', ck, 'traceparent', ARGV[10]) end
+record(id, nil, 'queued', 'api', '{{}}')
 redis.call('ZADD', p .. ':queued', seq, id)
-return {'created', id}
+redis.call('LPUSH', p .. ':recent', id)
+redis.call('LTRIM', p .. ':recent', 0, {RECENT_CALLS_KEPT - 1})
+return {{'created', id}}
 """
 )
 

@@ -32,6 +32,7 @@ from callqueue.clients.plivo import PlivoBudget, PlivoClient
 from callqueue.delivery.outbox import ResultDelivery
 from callqueue.dispatch.reconcile import DispatchReconciler
 from callqueue.dispatch.worker import DispatchWorker, sleep_or_stop
+from callqueue.metrics.callbacks import RefusedCallbacks
 from callqueue.metrics.clients import MeasuredAgentClient, MeasuredBackendClient
 from callqueue.metrics.process import ProcessMetrics
 from callqueue.metrics.transport import outbound_client
@@ -67,6 +68,7 @@ class Runtime:
     metrics: ProcessMetrics
     plivo: PlivoClient | None = None  # None without PLIVO_AUTH_ID/TOKEN: status from events and the agent only
     rejections: Rejections = field(default_factory=Rejections)  # refused callbacks and events, counted and sampled
+    refused_callbacks: RefusedCallbacks = field(default_factory=RefusedCallbacks)  # metrics, coalesced into Redis
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     outage_traceback_at: float | None = None  # when this process last logged a Redis outage's traceback
@@ -194,6 +196,8 @@ class Runtime:
                 )
         with contextlib.suppress(Exception):
             await self.store.forget(self.instance_id, self.worker_ids if self.tasks else [])
+        with contextlib.suppress(Exception):
+            await self.refused_callbacks.close(self.redis, self.store.keys)
         await self.http.aclose()
         await self.redis.aclose()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,13 +13,18 @@ import httpx
 import pytest
 import redis
 from fastapi import FastAPI
+from redis.asyncio import Redis as AsyncRedis
 
 from callqueue.api.app import create_app
+from callqueue.metrics.callbacks import RefusedCallbacks
 from callqueue.runtime import Runtime
 from callqueue.settings import load_settings
+from callqueue.store.keys import Keys
 from callqueue.tracking.rejections import SAMPLES_PER_WINDOW
+from local.redis_server import ThrowawayRedis, free_port
 from local.simulators.server import running
 from local.simulators.signing import sign_v3, signature_headers
+from tests.tracking.conftest import wait_for
 
 TOKEN = "abuse-token"
 PUBLIC = "https://queue-1234.us-east1.run.app"
@@ -155,3 +161,63 @@ def test_a_callback_that_got_a_5xx_is_applied_when_plivo_retries_it(
     retry = service.http.post(path, data=params, headers=headers)  # Plivo re-sends the same signed request
     assert retry.status_code == 200 and retry.json()["changed"] is True, retry.text
     assert service.http.post(path, data=params, headers=headers).status_code == 403
+
+
+def _hincrby_calls(r: redis.Redis) -> int:
+    stats = cast(dict[str, dict[str, int]], r.info("commandstats"))
+    return int(stats.get("cmdstat_hincrby", {}).get("calls", 0))
+
+
+def test_refused_callbacks_are_counted_in_the_process_and_reach_redis_coalesced() -> None:
+    """A flood of forged callbacks costs one tally write per FLUSH_EVERY_S, not one each, and none is left uncounted:
+    the metric (`{prefix}:metrics:callbacks`) has them all once the process has flushed (here: at shutdown)."""
+    forged = 400
+    with ThrowawayRedis() as own:  # server-wide command statistics: a Redis of this test's own
+        r = redis.Redis.from_url(own.url, decode_responses=True)
+        env = {"REDIS_URL": own.url, "PLIVO_AUTH_ID": "MAABUSE", "PLIVO_AUTH_TOKEN": TOKEN, "PUBLIC_BASE_URL": PUBLIC,
+               "DISPATCH_WORKERS": "0"}  # fmt: skip
+        app = create_app(load_settings(env), background=False)
+        with running(app) as base, httpx.Client(base_url=base, timeout=10) as http:
+            call_id = str(http.post("/api/calls/queue", json=CALL).json()["call_id"])
+            refused = cast(Runtime, app.state.runtime).refused_callbacks
+            refused.every_s = 3600.0  # after the first write, the rest wait for the next flush: here, shutdown
+            before = _hincrby_calls(r)
+            for n in range(forged):
+                headers = {"X-Plivo-Signature-V3": "Zm9yZ2Vk", "X-Plivo-Signature-V3-Nonce": f"n{n}"} if n % 2 else {}
+                assert (
+                    http.post(_path("hangup", call_id), data={"CallStatus": "completed"}, headers=headers).status_code
+                    == 403
+                )
+
+            def in_redis() -> int:
+                return sum(int(v) for v in cast(dict[str, str], r.hgetall("cq:metrics:callbacks")).values())
+
+            # Every refusal is counted: in Redis already (the first one, written at once) or pending in the process.
+            wait_for(lambda: in_redis() + sum(refused.pending.values()) == forged, what="every refusal counted")
+            assert _hincrby_calls(r) - before <= 2, "one write (a field per kind) for the whole flood"
+            assert in_redis() < forged
+        totals = cast(dict[str, str], r.hgetall("cq:metrics:callbacks"))
+        assert totals == {"hangup|signature_missing": str(forged // 2), "hangup|signature_invalid": str(forged // 2)}
+        r.close()
+
+
+def test_refusal_counts_survive_a_redis_outage_in_the_process() -> None:
+    async def scenario() -> dict[str, str]:
+        refused = RefusedCallbacks(every_s=0.0)
+        with ThrowawayRedis() as own:
+            keys = Keys("cq")
+            down = AsyncRedis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=1)
+            refused.add(down, keys, "ring", "signature_invalid")
+            refused.add(down, keys, "ring", "signature_invalid")
+            await refused.close(down, keys)  # the write fails: the counts stay pending, nothing is lost
+            assert refused.pending == {("ring", "signature_invalid"): 2}
+            up = AsyncRedis.from_url(own.url, decode_responses=True)
+            refused.add(up, keys, "ring", "malformed")
+            await refused.close(up, keys)
+            assert not refused.pending
+            written = cast(dict[str, str], await up.hgetall(keys.metrics_callbacks))  # type: ignore[misc]
+            await up.aclose()
+            await down.aclose()
+            return written
+
+    assert asyncio.run(scenario()) == {"ring|signature_invalid": "2", "ring|malformed": "1"}

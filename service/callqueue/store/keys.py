@@ -153,7 +153,8 @@ class Keys:
     @property
     def metrics_callbacks(self) -> str:
         """Hash `{event}|{result}` → Plivo callbacks answered, accepted or refused (metrics/callbacks.py): at most
-        2 events × the CALLBACK_RESULTS and `other`."""
+        2 events × the CALLBACK_RESULTS and `other`. Refusals are added coalesced, one write per second per process
+        at most, so forged callbacks cannot turn into a write each."""
         return f"{self.prefix}:metrics:callbacks"
 
     @property

@@ -227,6 +227,9 @@ def test_openapi_documents_the_error_body_the_codes_and_the_id_and_phone_rules(a
         ("post", "/api/calls/{call_id}/cancel"): {"404", "409", "413", "422", "502", "503"},
         ("get", "/api/queue/status"): {"413", "503"},
         ("post", "/api/webhooks/plivo/hangup"): {"400", "403", "404", "408", "413", "503"},
+        ("get", "/api/operator/overview"): {"413", "503"},
+        ("get", "/metrics"): {"413", "503"},  # the page and the metrics answer text, their errors JSON all the same
+        ("get", "/operator/"): {"413"},
     }
     for (method, path), codes in expected.items():
         responses = doc["paths"][path][method]["responses"]

@@ -47,6 +47,7 @@ def test_redis_at_maxmemory_answers_503_with_retry_after_and_writes_nothing(own_
         answers = [api.post("/api/calls/queue", json=CALL) for _ in range(50)]
         answers.append(api.post(path, data=ring, headers=signature_headers("tok", "POST", PUBLIC + path, ring)))
         answers.append(api.get(f"/api/calls/{call_id}"))  # a MULTI read: Redis refuses it too when full
+        answers += [api.get("/metrics"), api.get("/api/operator/overview")]  # they read the queue's status likewise
         full = {"dependency": "redis", "reason": "full: maxmemory reached, writes refused"}
         for answer in answers:
             assert answer.status_code == 503, answer.text

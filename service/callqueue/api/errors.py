@@ -50,9 +50,14 @@ _DESCRIPTIONS = {
 }
 
 
-def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """The `responses=` of a route: each code with the uniform error body."""
-    return {code: {"model": ErrorBody, "description": _DESCRIPTIONS[code]} for code in codes}
+def error_responses(*codes: int, json_route: bool = True) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route: each code with the uniform error body. Errors are JSON even where the route
+    answers text or HTML (`json_route=False`: FastAPI would otherwise document them in the route's media type; the
+    reference is to the ErrorBody component that the JSON routes of the same app register)."""
+    if json_route:
+        return {code: {"model": ErrorBody, "description": _DESCRIPTIONS[code]} for code in codes}
+    content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    return {code: {"description": _DESCRIPTIONS[code], "content": content} for code in codes}
 
 
 def error_response(

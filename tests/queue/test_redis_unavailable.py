@@ -71,12 +71,23 @@ def test_redis_down_for_5_s_logs_one_line_per_loop_and_backoff_step_and_one_when
 ) -> None:
     env = {"REDIS_URL": own_redis.url, "CLOUD_RUN_OPTIMIZED": "false", "AUTH_MODE": "none"}
     caplog.set_level(logging.INFO, logger="callqueue")
-    loops = {f"dispatch-{n}" for n in range(4)} | {"maintenance", "tracker", "agent-events", "result-delivery"}
+    # These loops touch Redis all the time; `history` samples every 10 s and may sleep through a 5 s outage.
+    busy = {f"dispatch-{n}" for n in range(4)} | {"maintenance", "tracker", "agent-events", "result-delivery"}
+    sampling = {"history"}
     revived = ThrowawayRedis(port=own_redis.port)
 
-    def back() -> set[str]:
-        found = (re.match(r"background loop (\S+): redis is back", r.getMessage()) for r in caplog.records)
+    def named(pattern: str) -> set[str]:
+        found = (re.match(pattern, r.getMessage()) for r in caplog.records)
         return {m.group(1) for m in found if m}
+
+    def back() -> set[str]:
+        return named(r"background loop (\S+): redis is back")
+
+    def failed() -> set[str]:
+        return named(r"background loop (\S+): redis is unreachable")
+
+    def recovered() -> bool:
+        return busy <= failed() <= back()
 
     try:
         with running(create_app(load_settings(env))) as base, httpx.Client(base_url=base) as api:
@@ -90,10 +101,11 @@ def test_redis_down_for_5_s_logs_one_line_per_loop_and_backoff_step_and_one_when
             revived.start()
             outage_s = time.monotonic() - down_at
             deadline = time.monotonic() + 60
-            while back() != loops and time.monotonic() < deadline:
+            while not recovered() and time.monotonic() < deadline:
                 time.sleep(0.1)
             records = [r for r in caplog.records if r.name.startswith("callqueue")]
-            assert back() == loops, f"no recovery line from {loops - back()}"
+            assert recovered(), f"failed {sorted(failed())}, back {sorted(back())}, busy {sorted(busy)}"
+            assert back() <= busy | sampling
             assert api.get("/api/queue/status").status_code == 200
     finally:
         revived.stop()
@@ -102,7 +114,7 @@ def test_redis_down_for_5_s_logs_one_line_per_loop_and_backoff_step_and_one_when
     # A loop fails once, then once after each wait that ended while Redis was still down.
     waits = [sum(OUTAGE_BACKOFF_S[: n + 1]) for n in range(len(OUTAGE_BACKOFF_S))]
     per_loop_bound = 2 + sum(1 for w in waits if w < outage_s)
-    for loop in loops:
+    for loop in failed():
         failing = [r for r in records if r.getMessage().startswith(f"background loop {loop}: redis is unreachable")]
         assert 1 <= len(failing) <= per_loop_bound, (loop, [r.getMessage() for r in failing])
     other = [r.getMessage() for r in records if not r.getMessage().startswith("background loop ")]

@@ -215,7 +215,7 @@ def test_refusal_counts_survive_a_redis_outage_in_the_process() -> None:
             refused.add(up, keys, "ring", "malformed")
             await refused.close(up, keys)
             assert not refused.pending
-            written = cast(dict[str, str], await up.hgetall(keys.metrics_callbacks))  # type: ignore[misc]
+            written = cast(dict[str, str], await up.hgetall(keys.metrics_callbacks))
             await up.aclose()
             await down.aclose()
             return written

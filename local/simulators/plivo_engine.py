@@ -119,6 +119,8 @@ class PlivoSim:
         self.calls: dict[str, SimCall] = {}
         self.by_call_uuid: dict[str, SimCall] = {}
         self._next_slot = 0.0
+        self._last_dial = float("-inf")  # monotonic time of the latest dial: CPS spaces actual dials, not plans
+        self._dial_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.http: httpx.AsyncClient | None = None
 
@@ -143,6 +145,8 @@ class PlivoSim:
         self.by_call_uuid.clear()
         self.scripts = ScriptBook(self.default_script)
         self._next_slot = 0.0
+        self._last_dial = float("-inf")
+        self._dial_lock = asyncio.Lock()
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(coro)
@@ -203,7 +207,11 @@ class PlivoSim:
     # ----- the script
     async def _run(self, call: SimCall, dial_at: float) -> None:
         await asyncio.sleep(max(0.0, dial_at - time.monotonic()))
-        self._dial(call)
+        # A late wake-up (loaded machine) must not bring the next dial closer than 1/CPS to this one.
+        async with self._dial_lock:
+            await asyncio.sleep(max(0.0, self._last_dial + self.time_scale / self.cps - time.monotonic()))
+            self._last_dial = time.monotonic()
+            self._dial(call)
         script = call.script
         await self._sleep(script.ring_after)
         planned = OUTCOMES[script.outcome]
@@ -222,7 +230,7 @@ class PlivoSim:
         self._spawn(self._fetch_answer_url(call))
         talk = script.talk_for if call.time_limit is None else min(script.talk_for, call.time_limit)
         await self._sleep(talk)
-        self._finish(call, planned if talk == script.talk_for else TIME_LIMIT)
+        self._finish(call, planned if talk == script.talk_for else TIME_LIMIT, talked=talk)
 
     def _dial(self, call: SimCall) -> None:
         call.call_uuid = str(uuid.uuid4())
@@ -230,7 +238,9 @@ class PlivoSim:
         call.initiation_time = time.time()
         call.mark("initiated")
 
-    def _finish(self, call: SimCall, ending: Ending) -> None:
+    def _finish(self, call: SimCall, ending: Ending, talked: float | None = None) -> None:
+        """End the call. `talked`: script seconds of a talk that ran its course, reported as is (a loaded machine's
+        late wake-up is not part of the call); a call ended early (cancel, hang-up) reports the time it talked."""
         if call.ended:
             return
         if call.task is not None and call.task is not asyncio.current_task():
@@ -241,7 +251,8 @@ class PlivoSim:
         call.ending = ending
         call.end_time, call.ended_mono = time.time(), time.monotonic()
         if call.answer_mono is not None:
-            call.duration = round((call.ended_mono - call.answer_mono) / self.time_scale)
+            measured = (call.ended_mono - call.answer_mono) / self.time_scale
+            call.duration = round(talked if talked is not None else measured)
             if call.script.recording:
                 call.recording_id = str(uuid.uuid4())
         call.mark(ending.call_status)

@@ -79,17 +79,44 @@ PLAIN_VARIABLES: tuple[PlainVariable, ...] = (
     PlainVariable("TRACKER_CONCURRENCY", "200", "status checks one process runs at once"),
     PlainVariable("MAX_BODY_BYTES", "16384", "largest accepted request body"),
     PlainVariable(
-        "MAX_BULK_BODY_BYTES", "16777216", "largest accepted body of a bulk enqueue (POST /api/campaigns/{id}/calls)"
+        "MAX_BULK_BODY_BYTES",
+        "16777216",
+        "largest accepted body of a bulk enqueue (POST /api/campaigns/{id}/calls) or suppression list"
+        " (POST /api/suppressions)",
     ),
     PlainVariable(
         "CAMPAIGN_RETENTION",
         "604800",
-        "seconds a campaign's settings and counts are kept after its last call ended (a new call keeps it)",
+        "seconds a campaign's settings and counts are kept after its last waiting or in-flight call ended (a new"
+        " call keeps it); its own clock, apart from CALL_RETENTION: a campaign's counts outlive the calls they count",
     ),
     PlainVariable("AUTH_MODE", "auto", "'auto' (Google ID tokens on Cloud Run), 'id_token' or 'none'"),
     PlainVariable("LOG_LEVEL", "INFO", "Python log level"),
     PlainVariable(
         "LOG_FORMAT", "auto", "'json' (Cloud Logging lines with severity), 'text', or 'auto': json on Cloud Run"
+    ),
+    PlainVariable(
+        "MAX_QUEUED_CALLS",
+        "50000",
+        "calls waiting to be dialled, queued or scheduled (calling hours, not_before, redials), all instances; beyond"
+        " it POST /api/calls/queue answers 429 with Retry-After and writes nothing, bulk enqueue refuses the items"
+        " that do not fit (all_or_nothing: the whole request) (size Redis for this many calls: bench/results.md)",
+    ),
+    PlainVariable(
+        "CALL_RETENTION",
+        "86400",
+        "seconds a finished call (record, history, attempts, callbacks, Idempotency-Key or item key, uuid indexes) is"
+        " kept after its final status, then expires; longer while a result is still being delivered; a call whose"
+        " redial is scheduled is not finished",
+    ),
+    PlainVariable(
+        "CLIENT_HEADER_TIMEOUT",
+        "10",
+        "seconds a client has to send a request's headers, from connecting or from its previous answer; then the"
+        " connection is closed (slow clients cannot hold the public service)",
+    ),
+    PlainVariable(
+        "CLIENT_BODY_TIMEOUT", "15", "seconds a client has to send a request's body once its headers arrived: then 408"
     ),
     PlainVariable(
         "GOOGLE_CLOUD_PROJECT",
@@ -163,6 +190,10 @@ class Settings:
     log_level: str
     log_format: Literal["auto", "json", "text"]
     on_cloud_run: bool
+    max_queued_calls: int
+    call_retention: int
+    client_header_timeout: int
+    client_body_timeout: int
     google_cloud_project: str | None = None
     metrics_enabled: bool = True
 
@@ -297,6 +328,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         log_format=log_format,  # type: ignore[arg-type]  # checked against the literal's values above
         on_cloud_run=bool(env.get("K_SERVICE")),
+        max_queued_calls=_int("MAX_QUEUED_CALLS", req("MAX_QUEUED_CALLS"), 1, 10_000_000),
+        call_retention=_int("CALL_RETENTION", req("CALL_RETENTION"), 3600, 90 * 86400),
+        client_header_timeout=_int("CLIENT_HEADER_TIMEOUT", req("CLIENT_HEADER_TIMEOUT"), 1, 300),
+        client_body_timeout=_int("CLIENT_BODY_TIMEOUT", req("CLIENT_BODY_TIMEOUT"), 1, 300),
         google_cloud_project=get("GOOGLE_CLOUD_PROJECT"),
         metrics_enabled=parse_bool("METRICS_ENABLED", req("METRICS_ENABLED")),
     )

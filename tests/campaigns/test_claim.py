@@ -111,7 +111,15 @@ def test_a_call_whose_calling_hours_closed_before_its_turn_goes_back_to_waiting(
         clock.set(local_ms("America/New_York", 2026, 7, 1, 19, 58))
         items = [{"phone_number": new_number()}]
         outcome = await enqueue_bulk(
-            campaigns, view, items, CONFIG, "per_item", now_ms=clock.now_ms(), retention_s=3600, idempotency_ttl_s=60
+            campaigns,
+            view,
+            items,
+            CONFIG,
+            "per_item",
+            now_ms=clock.now_ms(),
+            retention_s=3600,
+            campaign_retention_s=3600,
+            max_queued=1000,
         )
         call_id = outcome.items[0]["call_id"]
         assert outcome.items[0]["status"] == "queued"
@@ -198,14 +206,14 @@ def test_a_campaign_with_nothing_left_expires_after_its_retention_and_a_new_call
     redis_url: str, key_prefix: str, clock: OffsetClock
 ) -> None:
     async def body(store: CallStore) -> tuple[int, int, int]:
-        call_id = (await store.enqueue(new_number(), "short-lived", CONFIG, retention_s=3600)).call_id
+        call_id = (await store.enqueue(new_number(), "short-lived", CONFIG, campaign_retention_s=3600)).call_id
         key = store.keys.campaign("short-lived")
         live = await store.redis.ttl(key)
         claim = await store.claim(RATE, SLOTS, LEASE, "w")
         assert claim.call_id == call_id
         await store.transition(call_id, CallStatus.COMPLETED, "test")
         ended = await store.redis.ttl(key)
-        await store.enqueue(new_number(), "short-lived", CONFIG, retention_s=3600)
+        await store.enqueue(new_number(), "short-lived", CONFIG, campaign_retention_s=3600)
         return live, ended, await store.redis.ttl(key)
 
     live, ended, again = run_store(redis_url, key_prefix, clock, body)

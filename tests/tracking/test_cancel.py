@@ -14,7 +14,8 @@ def test_cancel_while_waiting_in_plivos_queue_never_rings(stack: StackFactory) -
     first, second = new_number(), new_number()
     s.script(first, QUICK)
     s.script(second, QUICK)
-    s.queue(first)
+    # The first is dialled before the second is queued: two concurrent dispatches may reach Plivo in either order.
+    s.wait(s.queue(first), {"ringing", "in_progress", "completed"}, timeout=15)
     call_id = s.queue(second)
     s.wait(call_id, {"dispatched", "initiated"}, timeout=10)
 

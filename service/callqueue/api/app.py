@@ -28,7 +28,8 @@ def create_app(settings: Settings, *, background: bool = True, clock: Clock | No
     `clock` is what calling hours and retry waits are read with (tests move it; default: the system clock).
 
     With SERVICE_ROLE=webhooks only Plivo's callbacks and the health check are served and nothing runs in the
-    background: that instance is the public face Plivo reaches, while the API stays private.
+    background: that instance is the public face Plivo reaches, while the API stays private. It serves no API
+    documentation (/docs, /redoc, /openapi.json) either.
     """
     webhooks_only = settings.service_role == "webhooks"
     background = background and not webhooks_only
@@ -51,6 +52,9 @@ def create_app(settings: Settings, *, background: bool = True, clock: Clock | No
         version=__version__,
         description="Outbound voice-AI call queue: durable, paced, truthfully tracked.",
         lifespan=lifespan,
+        docs_url=None if webhooks_only else "/docs",
+        redoc_url=None if webhooks_only else "/redoc",
+        openapi_url=None if webhooks_only else "/openapi.json",
     )
     install_error_handlers(app)
     for module in (health,) if webhooks_only else (calls, campaigns, suppressions, queue, health):
@@ -62,6 +66,15 @@ def create_app(settings: Settings, *, background: bool = True, clock: Clock | No
         if settings.metrics_enabled:
             app.include_router(metrics_route.router)
     app.add_middleware(CallbackTally)
-    bulk = (settings.max_bulk_body_bytes, "split the calls into smaller requests")
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, larger={campaigns.BULK_PATH: bulk})
+    # Bulk enqueue and suppression lists take up to 10,000 entries: MAX_BULK_BODY_BYTES.
+    larger = {
+        campaigns.BULK_PATH: (settings.max_bulk_body_bytes, "split the calls into smaller requests"),
+        suppressions.BULK_PATH: (settings.max_bulk_body_bytes, "split the numbers into smaller requests"),
+    }
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        read_timeout_s=settings.client_body_timeout,
+        larger=larger,
+    )
     return app

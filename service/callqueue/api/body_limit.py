@@ -1,7 +1,10 @@
-"""Refuses request bodies above MAX_BODY_BYTES (MAX_BULK_BODY_BYTES for bulk enqueue) before they are read."""
+"""Limits on a request body: MAX_BODY_BYTES (413, refused before it is read into memory; MAX_BULK_BODY_BYTES for
+bulk enqueue) and CLIENT_BODY_TIMEOUT (408: a client that trickles its body cannot hold a request open; the
+headers' own limit is in serving.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 
@@ -12,12 +15,23 @@ class BodyTooLarge(Exception):
     pass
 
 
+class BodyTooSlow(Exception):
+    pass
+
+
 class BodyLimitMiddleware:
     """`larger` maps path patterns to their own limit and advice (bulk enqueue takes megabytes)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, tuple[int, str]] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        read_timeout_s: float = 15.0,
+        larger: dict[str, tuple[int, str]] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.read_timeout_s = read_timeout_s
         self.larger = [(re.compile(pattern), limit, advice) for pattern, (limit, advice) in (larger or {}).items()]
 
     def _limit(self, path: str) -> tuple[int, str]:
@@ -26,25 +40,22 @@ class BodyLimitMiddleware:
                 return limit, advice
         return self.max_bytes, "send a smaller call_config"
 
-    async def _refuse(self, send: Send, max_bytes: int, advice: str) -> None:
-        body = json.dumps(
-            {
-                "error": "payload_too_large",
-                "message": f"request body exceeds {max_bytes} bytes; {advice}",
-                "errors": [{"field": "body", "rule": f"at most {max_bytes} bytes"}],
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
+    async def _refuse(self, send: Send, status: int, error: str, message: str, rule: str) -> None:
+        body = json.dumps({"error": error, "message": message, "errors": [{"field": "body", "rule": rule}]}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        if status == 408:
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+    async def _too_large(self, send: Send, max_bytes: int, advice: str) -> None:
+        await self._refuse(
+            send,
+            413,
+            "payload_too_large",
+            f"request body exceeds {max_bytes} bytes; {advice}",
+            f"at most {max_bytes} bytes",
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -53,15 +64,26 @@ class BodyLimitMiddleware:
         max_bytes, advice = self._limit(scope.get("path", ""))
         for name, value in scope.get("headers", []):
             if name == b"content-length" and value.isdigit() and int(value) > max_bytes:
-                await self._refuse(send, max_bytes, advice)
+                await self._too_large(send, max_bytes, advice)
                 return
         seen = 0
+        body_done = False
+        deadline: float | None = None
 
         async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, body_done, deadline
+            if body_done:  # after the body, the app may wait for a disconnect: no deadline for that
+                return await receive()
+            loop = asyncio.get_running_loop()
+            deadline = deadline if deadline is not None else loop.time() + self.read_timeout_s
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTooSlow from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
+                body_done = not message.get("more_body", False)
                 if seen > max_bytes:
                     raise BodyTooLarge
             return message
@@ -69,4 +91,12 @@ class BodyLimitMiddleware:
         try:
             await self.app(scope, limited_receive, send)
         except BodyTooLarge:
-            await self._refuse(send, max_bytes, advice)
+            await self._too_large(send, max_bytes, advice)
+        except BodyTooSlow:
+            await self._refuse(
+                send,
+                408,
+                "request_timeout",
+                f"request body not received within CLIENT_BODY_TIMEOUT={self.read_timeout_s:g} s; send it at once",
+                f"within {self.read_timeout_s:g} s",
+            )

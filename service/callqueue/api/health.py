@@ -1,4 +1,7 @@
-"""/api/health: the version and effective timing profile; 503 naming the dependency that is down."""
+"""/api/health: the version and effective timing profile; 503 naming the dependency that is down.
+
+On the public webhooks role the answer names no host, instance or setting: only the status, version and role.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ from redis.exceptions import RedisError
 
 from callqueue import __version__
 from callqueue.api.deps import RuntimeDep
+from callqueue.api.errors import error_responses
+from callqueue.store.availability import unavailable_reason
 
 router = APIRouter(prefix="/api", tags=["health"])
 
@@ -25,23 +30,24 @@ def timing_json(runtime: RuntimeDep) -> dict[str, Any]:
     }
 
 
-@router.get("/health")
+@router.get(
+    "/health",
+    responses={503: {"description": "a dependency is down: `failing` names it"}, **error_responses(413)},
+)
 async def health(runtime: RuntimeDep) -> JSONResponse:
-    body: dict[str, Any] = {
-        "status": "ok",
-        "version": __version__,
-        "role": runtime.settings.service_role,
-        "instance": runtime.instance_id,
-        "timing": timing_json(runtime),
-        "draining": runtime.stop.is_set(),
-    }
+    public = runtime.settings.service_role == "webhooks"
+    body: dict[str, Any] = {"status": "ok", "version": __version__, "role": runtime.settings.service_role}
+    if not public:
+        body.update(instance=runtime.instance_id, timing=timing_json(runtime))
+    body["draining"] = runtime.stop.is_set()
     started = time.perf_counter()
     try:
         await runtime.redis.ping()
         body["redis"] = {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
     except (RedisError, OSError) as exc:
         body["status"] = "unavailable"
-        body["redis"] = {"status": "unreachable", "error": f"{type(exc).__name__}: {exc}"}
+        error = unavailable_reason(exc) or type(exc).__name__
+        body["redis"] = {"status": "unreachable", "error": error if public else f"{type(exc).__name__}: {exc}"}
         body["failing"] = ["redis"]
         return JSONResponse(body, 503)
     return JSONResponse(body, 200)

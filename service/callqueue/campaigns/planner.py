@@ -23,6 +23,7 @@ from callqueue.campaigns.planning import NoTimeZone, Plan, WaitingFor, plan_call
 from callqueue.campaigns.store import CampaignStore, CampaignView
 from callqueue.clock import Clock
 from callqueue.states import CallStatus
+from callqueue.store.availability import is_unavailable
 from callqueue.store.calls import CallStore
 from callqueue.store.records import CallRecord
 
@@ -54,7 +55,9 @@ class Planner:
                 if time.monotonic() >= next_sweep:
                     await self.campaigns.forget_expired()
                     next_sweep = time.monotonic() + SWEEP_S
-            except Exception:
+            except Exception as exc:
+                if is_unavailable(exc):
+                    raise  # Redis down or full: the runtime's guard backs off and logs it once per step
                 log.exception("campaign planner pass failed; retrying")
             if busy < BATCH:
                 with contextlib.suppress(TimeoutError):

@@ -25,8 +25,10 @@ def campaign_status(view: CampaignView, raw: dict[str, Any], now_ms: int) -> dic
     next_due = raw["next_due"]
     recent: list[str] = raw["recent"]
     breaker = view.settings.breaker
+    # State and pause fields from the same atomic read (`view` was read apart: a breaker may trip in between).
+    state = fields.get("state", "active")
     paused = None
-    if view.state == "paused":
+    if state == "paused":
         paused = {
             "by": fields.get("paused_by"),
             "reason": fields.get("paused_reason"),
@@ -34,7 +36,7 @@ def campaign_status(view: CampaignView, raw: dict[str, Any], now_ms: int) -> dic
         }
     return {
         "campaign_id": view.campaign_id,
-        "state": view.state,
+        "state": state,
         "paused": paused,
         "canceled_at": iso(int(fields["canceled_at"])) if fields.get("canceled_at") else None,
         "calls": {

@@ -170,12 +170,16 @@ class CampaignStore:
         seq_base: int,
         items: list[Any],
         count: int,
+        *,
         retention_s: int,
-        ttl_s: int,
+        campaign_retention_s: int,
+        max_queued: int,
+        all_or_nothing: bool = False,
         traceparent: str | None = None,
     ) -> list[str]:
         """One ENQUEUE_BATCH call: `items` is the flat per-item argument list (campaign_scripts.py)."""
-        args = [self.keys.prefix, campaign_id, ttl_s, retention_s, wver, count, seq_base, traceparent or "", *items]
+        args = [self.keys.prefix, campaign_id, retention_s, campaign_retention_s, wver, count, seq_base,
+                traceparent or "", max_queued, "1" if all_or_nothing else "", *items]  # fmt: skip
         result = await self.calls.script("ENQUEUE_BATCH")(keys=[], args=args)
         return [_s(x) for x in result]
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import httpx
 
 from callqueue.clients.auth import IdTokens
+from callqueue.ids import ATTEMPT_ID_RULE, is_attempt_id, shown
 
 START_PATH = "/start"
 STATUS_PATH = "/calls/{call_id}"
@@ -107,7 +108,10 @@ class AgentClient:
         return StartOutcome("accepted", "agent accepted the start", request_uuid)
 
     async def status(self, call_id: str) -> AgentCallStatus | None:
-        """The agent's view of a call; None when the agent never accepted a start for it (404)."""
+        """The agent's view of one dial attempt (`call_id` is its attempt id); None when the agent never accepted a
+        start for it (404)."""
+        if not is_attempt_id(call_id):  # only our own ids become part of the agent's URL
+            raise AgentProtocolError(f"{shown(call_id)} is not an attempt id ({ATTEMPT_ID_RULE}); not looked up")
         url = self.base_url + STATUS_PATH.format(call_id=call_id)
         response = await self._http.get(url, headers=await self._tokens.headers_for(url), timeout=self._timeout)
         if response.status_code == 404:

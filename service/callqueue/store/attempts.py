@@ -7,7 +7,7 @@ attempt (so a call dialled once looks exactly as it always did) and `{call_id}.{
 
 from __future__ import annotations
 
-SEPARATOR = "."
+from callqueue.ids import ATTEMPT_SEPARATOR as SEPARATOR
 
 # Fields that describe the call across its attempts. Every other field of the call hash describes the current
 # attempt (uuids, duration, hang-up cause, reason, tracking bookkeeping…) and is moved into that attempt's
@@ -22,6 +22,7 @@ CALL_FIELDS = frozenset(
         "seq",
         "attempts",  # agent start requests over the call's life (monotonic: a fencing token may rely on it)
         "fingerprint",
+        "retention_s",  # CALL_RETENTION when it was accepted: how long it is kept once final
         "idempotency_key",
         "item_key",
         "traceparent",  # one trace per call, across its attempts

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -13,6 +13,8 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from callqueue.clock import Clock, SystemClock
+from callqueue.ids import new_call_id
+from callqueue.settings import PLAIN_BY_NAME
 from callqueue.states import CallStatus
 from callqueue.store import campaign_scripts, scripts
 from callqueue.store.attempts import split_attempt_id
@@ -20,7 +22,6 @@ from callqueue.store.keys import Keys
 from callqueue.store.records import CallRecord
 
 log = logging.getLogger("callqueue.campaigns")
-IDEMPOTENCY_TTL_S = 24 * 3600
 
 
 class CampaignCanceled(Exception):
@@ -36,6 +37,15 @@ class Enqueued:
     call_id: str
     replayed: bool
     status: str = "queued"
+
+
+class QueueFull(Exception):
+    """The admission limit: `waiting` calls (queued or scheduled) already wait (MAX_QUEUED_CALLS); nothing was
+    written."""
+
+    def __init__(self, waiting: int) -> None:
+        super().__init__(f"{waiting} calls waiting")
+        self.waiting = waiting
 
 
 @dataclass(frozen=True)
@@ -72,8 +82,24 @@ class QueueStatus:
 
 
 def call_fingerprint(phone_number: str, campaign_id: str, call_config: dict[str, Any]) -> str:
-    """What makes two queue requests the same call, to refuse an Idempotency-Key reused for another call."""
+    """What makes two queue requests the same call, to refuse an Idempotency-Key reused for another call.
+
+    A digest, so the record does not hold a second copy of call_config (records written before kept it in full:
+    `same_call` accepts both)."""
+    return hashlib.sha256(_fingerprint_text(phone_number, campaign_id, call_config).encode()).hexdigest()
+
+
+def _fingerprint_text(phone_number: str, campaign_id: str, call_config: dict[str, Any]) -> str:
     return f"{phone_number}|{campaign_id}|{json.dumps(call_config, separators=(',', ':'), sort_keys=True)}"
+
+
+def same_call(stored: str, phone_number: str, campaign_id: str, call_config: dict[str, Any]) -> bool:
+    text = _fingerprint_text(phone_number, campaign_id, call_config)
+    return stored in (hashlib.sha256(text.encode()).hexdigest(), text)
+
+
+def _default(name: str) -> int:
+    return int(PLAIN_BY_NAME[name].default or 0)
 
 
 def _s(value: Any) -> str:
@@ -92,6 +118,8 @@ class CallStore:
             name: redis.register_script(getattr(scripts, name))
             for name in (
                 "ENQUEUE",
+                "KEEP_FINISHED",
+                "SPEND_CALLBACK",
                 "CLAIM",
                 "PACE_RETRY",
                 "TRANSITION",
@@ -133,36 +161,43 @@ class CallStore:
         campaign_id: str,
         call_config: dict[str, Any],
         idempotency_key: str | None = None,
-        traceparent: str | None = None,
         *,
+        max_queued: int | None = None,
+        retention_s: int | None = None,
+        traceparent: str | None = None,
         fields: dict[str, str] | None = None,
         due_ms: int | None = None,
-        retention_s: int | None = None,
+        campaign_retention_s: int | None = None,
     ) -> Enqueued:
-        """Persist a call. `fields` are its own options (not_before, zones, retry); with its own not_before or
-        zone, or calling hours on its campaign, it waits `scheduled` for the planner (first look at `due_ms`,
-        default at once)."""
-        call_id = uuid.uuid4().hex
-        config_json = json.dumps(call_config, separators=(",", ":"), sort_keys=True)
+        """Admit and persist a call in one step; QueueFull with `max_queued` calls already waiting (queued or
+        scheduled), CampaignCanceled if its campaign was canceled. `fields` are its own options (not_before, zones,
+        retry); with its own not_before or zone, or calling hours on its campaign, it waits `scheduled` for the
+        planner (first look at `due_ms`, default at once). `retention_s`: how long it is kept once final
+        (CALL_RETENTION); `campaign_retention_s`: its campaign's (CAMPAIGN_RETENTION)."""
+        # allow_nan=False: a value the agent could not be sent as JSON must never be accepted (the API checks first).
+        config_json = json.dumps(call_config, separators=(",", ":"), sort_keys=True, allow_nan=False)
         fingerprint = call_fingerprint(phone_number, campaign_id, call_config)
         options: dict[str, Any] = {}
         if fields:
             # Its own earliest time or time zone needs the planner; its own retry policy alone does not.
             options.update(fields=fields, plan=bool(fields.keys() & {"not_before", "zones"}), due=due_ms or 0)
-        if retention_s:
-            options["retention"] = retention_s
+        if campaign_retention_s:
+            options["campaign_retention"] = campaign_retention_s
         result = await self._run(
             "ENQUEUE",
-            call_id,
+            new_call_id(),
             idempotency_key or "",
             fingerprint,
-            IDEMPOTENCY_TTL_S,
+            retention_s if retention_s is not None else _default("CALL_RETENTION"),
             phone_number,
             campaign_id,
             config_json,
+            max_queued if max_queued is not None else _default("MAX_QUEUED_CALLS"),
             traceparent or "",
             json.dumps(options),
         )
+        if result[0] == "full":
+            raise QueueFull(int(result[1]))
         if result[0] == "campaign_canceled":
             raise CampaignCanceled(campaign_id)
         if result[0] == "replay":
@@ -287,10 +322,27 @@ class CallStore:
         value = await self.redis.get(key)
         return _s(value) if value is not None else None
 
+    async def callback_seen(self, attempt_id: str, digest: str) -> bool:
+        """Whether a signed callback with this digest was already applied to the call (one set per call, whichever
+        of its attempts the callback named)."""
+        call_id, _ = split_attempt_id(attempt_id)
+        return bool(await self.redis.sismember(self.keys.callbacks(call_id), digest))  # type: ignore[misc]
+
+    async def spend_callback(self, attempt_id: str, digest: str) -> None:
+        """Remember an applied callback for as long as its call is kept (replays are refused from now on)."""
+        call_id, _ = split_attempt_id(attempt_id)
+        await self._run("SPEND_CALLBACK", call_id, digest)
+
     # --- the result delivery side -----------------------------------------------------------------------------
 
+    async def keep_finished(self, attempt_id: str, seconds: int | None = None) -> None:
+        """Keep a finished call at least `seconds` more (default: its retention); a live call, or one whose next
+        attempt is scheduled, has no expiry. Takes a call id or one of its attempt ids."""
+        call_id, _ = split_attempt_id(attempt_id)
+        await self._run("KEEP_FINISHED", call_id, "" if seconds is None else seconds)
+
     async def due_for_delivery(self, lease_ms: int, limit: int) -> list[str]:
-        """Outbox members (`{call_id}:{status}`) due for delivery, each leased to the caller for `lease_ms`."""
+        """Outbox members (`{attempt_id}:{status}`) due for delivery, each leased to the caller for `lease_ms`."""
         return await self._run("CLAIM_DUE", lease_ms, limit, keys=[self.keys.outbox])
 
     # --- observation ------------------------------------------------------------------------------------------

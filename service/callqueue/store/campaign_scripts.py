@@ -12,13 +12,18 @@ from callqueue.store.scripts import _PRELUDE
 
 ENQUEUE_BATCH_STRIDE = 11
 
-# One chunk of a bulk enqueue. ARGV: prefix, campaign, idem_ttl_s, retention_s, planned_wver, count, seq_base (the
-# request took its sequence numbers at once, so its chunks may run in any order), traceparent|'', then per item
-# (ENQUEUE_BATCH_STRIDE values): call_id, item_key|'', fingerprint, phone, config_json, status (queued|scheduled),
-# plan_ms (queued: window_close or ''; scheduled: due), waiting_for, zones, zone_source, extra_fields_json|''.
+# One chunk of a bulk enqueue. ARGV: prefix, campaign, retention_s (each call's, CALL_RETENTION),
+# campaign_retention_s, planned_wver, count, seq_base (the request took its sequence numbers at once, so its chunks
+# may run in any order), traceparent|'', max_queued, all_or_nothing '1'|'', then per item (ENQUEUE_BATCH_STRIDE
+# values): call_id, item_key|'', fingerprint, phone, config_json, status (queued|scheduled), plan_ms (queued:
+# window_close or ''; scheduled: due), waiting_for, zones, zone_source, extra_fields_json|''.
 # Items were planned with the campaign's settings at `planned_wver`; if they changed since, every item goes to the
-# planner instead. Returns per item 'created:{id}:{status}', 'replay:{id}' or 'conflict:{id}' (the key was used for
-# another call), or {'campaign_canceled'}.
+# planner instead. Admission (MAX_QUEUED_CALLS, counted as in ENQUEUE: calls queued or scheduled) is decided here,
+# atomically with the writes: with all_or_nothing, if the new items (items whose key is not known yet) do not all
+# fit, nothing is written and the answer is {'full', waiting}; otherwise items are admitted in order while there is
+# room and the rest answered 'full:{waiting}'. Returns per item 'created:{id}:{status}', 'replay:{id}',
+# 'conflict:{id}' (the key was used for another call) or 'full:{waiting}', or {'campaign_canceled'}, or
+# {'full', waiting}.
 ENQUEUE_BATCH = (
     _PRELUDE
     + """
@@ -34,7 +39,18 @@ local S = """
 local RECENT = """
     + str(RECENT_CALLS_KEPT)
     + """
+local FIRST = 11
 local seq = tonumber(ARGV[7])
+local held = waiting()
+local room = math.max(0, tonumber(ARGV[9]) - held)
+if ARGV[10] == '1' then
+  local new = 0
+  for i = 0, n - 1 do
+    local key = ARGV[FIRST + i * S + 1]
+    if key == '' or redis.call('EXISTS', p .. ':idem-item:' .. cid .. '/' .. key) == 0 then new = new + 1 end
+  end
+  if new > room then return {'full', tostring(held)} end
+end
 local out = {}
 local qa, sa = {}, {}
 local hq = cjson.encode({at=now, status='queued', source='api', detail={}})
@@ -42,13 +58,11 @@ local hs = cjson.encode({at=now, status='scheduled', source='api', detail={}})
 local trace = ARGV[8]
 local created = {}
 for i = 0, n - 1 do
-  local b = 9 + i * S
+  local b = FIRST + i * S
   local id, key = ARGV[b], ARGV[b + 1]
+  local ikey = p .. ':idem-item:' .. cid .. '/' .. key
   local existing = nil
-  if key ~= '' then
-    local ikey = p .. ':idem-item:' .. cid .. '/' .. key
-    if not redis.call('SET', ikey, id, 'NX', 'EX', tonumber(ARGV[3])) then existing = redis.call('GET', ikey) end
-  end
+  if key ~= '' then existing = redis.call('GET', ikey) end
   if existing then
     local fp = redis.call('HGET', p .. ':call:' .. existing, 'fingerprint')
     if fp and fp ~= ARGV[b + 2] then
@@ -56,11 +70,16 @@ for i = 0, n - 1 do
     else
       out[#out + 1] = 'replay:' .. existing
     end
+  elseif room <= 0 then
+    out[#out + 1] = 'full:' .. (held + #created)
   else
+    room = room - 1
+    -- The item key lives as long as its call: no expiry now, expire_call when the call is final.
+    if key ~= '' then redis.call('SET', ikey, id) end
     local ck = p .. ':call:' .. id
     local status = replan and 'scheduled' or ARGV[b + 5]
     local f = {'call_id', id, 'phone_number', ARGV[b + 3], 'campaign_id', cid, 'call_config', ARGV[b + 4],
-      'created_at', now, 'seq', seq + i, 'status', status, 'wver', ARGV[5]}
+      'created_at', now, 'seq', seq + i, 'status', status, 'wver', ARGV[5], 'retention_s', ARGV[3]}
     if ARGV[b + 8] ~= '' then
       f[#f + 1] = 'zones'; f[#f + 1] = ARGV[b + 8]; f[#f + 1] = 'zone_source'; f[#f + 1] = ARGV[b + 9]
     end
@@ -107,8 +126,10 @@ end
 redis.call('HINCRBY', camp, 'total', nq + ns)
 for j = math.max(1, #created - RECENT + 1), #created do redis.call('LPUSH', p .. ':recent', created[j]) end
 if #created > 0 then redis.call('LTRIM', p .. ':recent', 0, RECENT - 1) end
-campaign_join(cid, camp, ARGV[4])
-if nq > 0 then ready_join(cid, camp) end
+if #created > 0 then
+  campaign_join(cid, camp, ARGV[4])
+  if nq > 0 then ready_join(cid, camp) end
+end
 return out
 """
 )

@@ -23,12 +23,18 @@ from callqueue.campaigns.rules import (
     RETRYABLE,
 )
 from callqueue.metrics.tally import TALLY_FINAL_LUA
+from callqueue.settings import PLAIN_BY_NAME
 from callqueue.states import IN_FLIGHT, RANK
 from callqueue.store.attempts import CALL_FIELDS
 from callqueue.store.keys import RECENT_CALLS_KEPT
 
 CLAIM_SCAN = 16  # campaigns looked at per claim, in turn order
 CLAIM_SKIP = 20  # calls one claim may set aside in a campaign (canceled, out of hours, suppressed) before moving on
+# Calls accepted before CALL_RETENTION existed carry no `retention_s` field: they are kept for the default.
+_RETENTION_DEFAULT_S = int(PLAIN_BY_NAME["CALL_RETENTION"].default or "86400")
+# A campaign hash recreated by a late outcome (an `unknown` call settling after its campaign expired) has no
+# `retention_s`: it expires after the default instead of living on.
+_CAMPAIGN_RETENTION_DEFAULT_S = int(PLAIN_BY_NAME["CAMPAIGN_RETENTION"].default or "604800")
 
 
 def _lua_table(entries: dict[str, str]) -> str:
@@ -84,6 +90,47 @@ local function campaign_of(ck)
   return f[1], p .. ':campaign:' .. f[1], f[2] ~= false
 end
 
+-- Every key of one call expires together: the record, its history, its ended attempts, the callbacks it took, and
+-- the keys that point at it (Idempotency-Key or bulk item key, Plivo's request and call uuids of every attempt).
+-- Only once the call is final (record below): a live call, or one whose next attempt is scheduled, never expires.
+local function call_keys(id)
+  local ck = p .. ':call:' .. id
+  local f = redis.call('HMGET', ck, 'idempotency_key', 'campaign_id', 'item_key', 'request_uuid', 'call_uuid')
+  local keys = {{ck, ck .. ':history', ck .. ':attempts', ck .. ':callbacks'}}
+  if f[1] then keys[#keys + 1] = p .. ':idem:' .. f[1] end
+  if f[2] and f[3] then keys[#keys + 1] = p .. ':idem-item:' .. f[2] .. '/' .. f[3] end
+  if f[4] then keys[#keys + 1] = p .. ':req:' .. f[4] end
+  if f[5] then keys[#keys + 1] = p .. ':cuid:' .. f[5] end
+  for _, raw in ipairs(redis.call('LRANGE', ck .. ':attempts', 0, -1)) do
+    local ok, snap = pcall(cjson.decode, raw)
+    local sf = ok and type(snap) == 'table' and type(snap.fields) == 'table' and snap.fields or {{}}
+    if type(sf.request_uuid) == 'string' then keys[#keys + 1] = p .. ':req:' .. sf.request_uuid end
+    if type(sf.call_uuid) == 'string' then keys[#keys + 1] = p .. ':cuid:' .. sf.call_uuid end
+  end
+  return keys
+end
+local function expire_call(id, seconds)
+  for _, k in ipairs(call_keys(id)) do redis.call('EXPIRE', k, seconds) end
+end
+-- A redial brings a call back to life: none of its own keys expires while its next attempt waits (the uuid
+-- indexes of ended attempts keep their expiry: only late callbacks of those attempts use them).
+local function keep_call(id)
+  local ck = p .. ':call:' .. id
+  local f = redis.call('HMGET', ck, 'idempotency_key', 'campaign_id', 'item_key')
+  local keys = {{ck, ck .. ':history', ck .. ':attempts', ck .. ':callbacks'}}
+  if f[1] then keys[#keys + 1] = p .. ':idem:' .. f[1] end
+  if f[2] and f[3] then keys[#keys + 1] = p .. ':idem-item:' .. f[2] .. '/' .. f[3] end
+  for _, k in ipairs(keys) do redis.call('PERSIST', k) end
+end
+local function retention(id)
+  return tonumber(redis.call('HGET', p .. ':call:' .. id, 'retention_s')) or {_RETENTION_DEFAULT_S}
+end
+-- Calls waiting to be dialled: ready (`queued`) and `scheduled` (for calling hours, a not_before, or a redial).
+-- What MAX_QUEUED_CALLS bounds.
+local function waiting()
+  return redis.call('ZCARD', p .. ':queued') + redis.call('ZCARD', p .. ':scheduled')
+end
+
 -- Ready calls: per campaign by acceptance order, and the campaigns with ready calls by turn (choose_next).
 local function ready_join(cid, camp)
   local state = redis.call('HGET', camp, 'state')
@@ -122,7 +169,7 @@ end
 local function refresh_expiry(camp)
   local live = redis.call('ZCARD', camp .. ':queued') + redis.call('ZCARD', camp .. ':scheduled')
     + redis.call('ZCARD', camp .. ':inflight')
-  local ttl = tonumber(redis.call('HGET', camp, 'retention_s') or '0')
+  local ttl = tonumber(redis.call('HGET', camp, 'retention_s') or '') or {_CAMPAIGN_RETENTION_DEFAULT_S}
   if live == 0 and ttl > 0 then
     redis.call('EXPIRE', camp, ttl)
     redis.call('EXPIRE', camp .. ':recent', ttl)
@@ -196,6 +243,7 @@ local function start_retry(id, ck, camp, outcome, n)
   redis.call('HDEL', ck, 'due_at', 'window_close')
   redis.call('HSET', ck, 'attempt', n + 1, 'starts_before', redis.call('HGET', ck, 'attempts') or '0',
     'retry_after', outcome, 'waiting_for', 'retry')
+  keep_call(id)
   record(id, outcome, 'scheduled', 'retry-policy', cjson.encode({{after=outcome, attempt=n + 1}}))
   schedule(id, camp, 0)
   table.insert(NOTES, 'redial|' .. (n + 1))
@@ -240,8 +288,11 @@ record = function(id, cur, new, source, detail_json)
     local member = attempt_id(id, n)
     if cur == 'unknown' then redis.call('ZREM', p .. ':outbox', member .. ':unknown') end
     redis.call('ZADD', p .. ':outbox', now, member .. ':' .. new)
+    -- Tallied before the keys get their expiry (the tally reads the call's campaign and dial time).
     tally_final(id, new)
     if camp then on_final(id, ck, cid, camp, cur, new, n) end
+    -- Final unless on_final scheduled the next attempt: then the call lives on (keep_call).
+    if redis.call('HGET', ck, 'status') == new then expire_call(id, retention(id)) end
   end
 end
 
@@ -253,8 +304,11 @@ local function set_fields(id, fields_json, overwrite)
   for k, v in pairs(cjson.decode(fields_json)) do
     if v ~= cjson.null and v ~= '' then
       if overwrite then redis.call('HSET', ck, k, tostring(v)) else redis.call('HSETNX', ck, k, tostring(v)) end
-      if k == 'call_uuid' then redis.call('SET', p .. ':cuid:' .. v, aid, 'EX', 604800) end
-      if k == 'request_uuid' then redis.call('SET', p .. ':req:' .. v, aid, 'EX', 604800) end
+      -- An index outlives neither its call (once finished) nor 7 days.
+      local ttl = redis.call('PTTL', ck)
+      if ttl <= 0 then ttl = 604800000 end
+      if k == 'call_uuid' then redis.call('SET', p .. ':cuid:' .. v, aid, 'PX', ttl) end
+      if k == 'request_uuid' then redis.call('SET', p .. ':req:' .. v, aid, 'PX', ttl) end
     end
   end
 end
@@ -273,10 +327,16 @@ local function campaign_pace(camp, start_id)
   redis.call('ZREMRANGEBYSCORE', camp .. ':pace', '-inf', now - 60000)
 end
 """
-# ARGV: prefix, call_id, idempotency_key|'', fingerprint, idem_ttl_s, phone, campaign, config_json, traceparent|'',
-# options_json: {"fields": {zones, zone_source, not_before, retry, …}, "plan": bool, "due": ms, "retention": s}.
-# A call goes `queued` unless its campaign has calling hours or it has its own not_before or time zone: then
-# `scheduled`, for the planner (campaigns/planner.py). A canceled campaign takes no new calls.
+# ARGV: prefix, call_id, idempotency_key|'', fingerprint, retention_s, phone, campaign, config_json, max_queued,
+#       traceparent|'', options_json
+# options_json: {"fields": {zones, zone_source, not_before, retry, …}, "plan": bool, "due": ms,
+#                "campaign_retention": s}.
+# Admission and insertion in one step: with max_queued calls waiting (queued or scheduled), nothing is written
+# ({'full', waiting}). A replay of a known Idempotency-Key is answered even then. The key lives as long as its call
+# (see expire_call). A call goes `queued` unless its campaign has calling hours or it has its own not_before or time
+# zone: then `scheduled`, for the planner (campaigns/planner.py). A canceled campaign takes no new calls. The id
+# goes on the `recent` list (the operator page's latest calls), trimmed to RECENT_CALLS_KEPT: the list holds bare
+# ids, so it keeps no call alive, and its reader skips an id whose call has expired.
 ENQUEUE = (
     _PRELUDE
     + f"""
@@ -290,20 +350,22 @@ local cid = ARGV[7]
 local camp = p .. ':campaign:' .. cid
 local c = redis.call('HMGET', camp, 'state', 'hours', 'wver')
 if c[1] == 'canceled' then return {{'campaign_canceled'}} end
-local opts = cjson.decode(ARGV[10] or '{{}}')
+local held = waiting()
+if held >= tonumber(ARGV[9]) then return {{'full', tostring(held)}} end
+local opts = cjson.decode(ARGV[11] or '{{}}')
 local seq = redis.call('INCR', p .. ':seq')
 local ck = p .. ':call:' .. id
 redis.call('HSET', ck, 'call_id', id, 'phone_number', ARGV[6], 'campaign_id', cid, 'call_config', ARGV[8],
-  'created_at', now, 'seq', seq, 'attempts', 0, 'fingerprint', ARGV[4], 'wver', c[3] or '0')
+  'created_at', now, 'seq', seq, 'attempts', 0, 'fingerprint', ARGV[4], 'retention_s', ARGV[5], 'wver', c[3] or '0')
 for k, v in pairs(opts.fields or {{}}) do redis.call('HSET', ck, k, tostring(v)) end
 if idem ~= '' then
   redis.call('HSET', ck, 'idempotency_key', idem)
-  redis.call('SET', p .. ':idem:' .. idem, id, 'EX', tonumber(ARGV[5]))
+  redis.call('SET', p .. ':idem:' .. idem, id)
 end
-if ARGV[9] ~= '' then redis.call('HSET', ck, 'traceparent', ARGV[9]) end
+if ARGV[10] ~= '' then redis.call('HSET', ck, 'traceparent', ARGV[10]) end
 redis.call('LPUSH', p .. ':recent', id)
 redis.call('LTRIM', p .. ':recent', 0, {RECENT_CALLS_KEPT - 1})
-campaign_join(cid, camp, opts.retention)
+campaign_join(cid, camp, opts.campaign_retention)
 redis.call('HINCRBY', camp, 'total', 1)
 if c[2] == '1' or opts.plan then
   redis.call('HSET', ck, 'waiting_for', 'planning')
@@ -531,13 +593,47 @@ return ids
 """
 
 # Set the next check of a tracked call, unless it reached a final status meanwhile (or its attempt ended and the
-# next one waits, `scheduled`: that one is tracked once dialled). ARGV: prefix, call_id, delay_ms
+# next one waits, `scheduled`: that one is tracked once dialled). An `unknown` call is kept at least its retention
+# past its next check: it expires only once reconciliation stops. ARGV: prefix, call_id, delay_ms
 RESCHEDULE = (
     _PRELUDE
     + """
 local cur = redis.call('HGET', p .. ':call:' .. ARGV[2], 'status')
 if not cur or RANK[cur] == 10 or cur == 'scheduled' then return 0 end
 redis.call('ZADD', p .. ':tracking', now + tonumber(ARGV[3]), ARGV[2])
+if cur == 'unknown' then
+  local keep = retention(ARGV[2]) + math.ceil(tonumber(ARGV[3]) / 1000)
+  if redis.call('TTL', p .. ':call:' .. ARGV[2]) < keep then expire_call(ARGV[2], keep) end
+end
 return 1
+"""
+)
+
+# Keep a finished call (all its keys) at least ARGV[3] more seconds, or its own retention when ARGV[3] is '': while
+# its result is still being delivered, and after it is dead-lettered. A call that is not finished (or whose next
+# attempt is scheduled) has no expiry and is left alone. ARGV: prefix, call_id, seconds|''
+KEEP_FINISHED = (
+    _PRELUDE
+    + """
+local id = ARGV[2]
+local ttl = redis.call('PTTL', p .. ':call:' .. id)
+if ttl < 0 then return 0 end
+local seconds = tonumber(ARGV[3]) or retention(id)
+if ttl < seconds * 1000 then expire_call(id, seconds) end
+return 1
+"""
+)
+
+# A verified callback was applied: remember what was signed (its digest) as long as the call is kept, so the same
+# signed request is refused from now on. ARGV: prefix, call_id (not an attempt id: one set per call), digest
+SPEND_CALLBACK = (
+    _PRELUDE
+    + """
+local ck = p .. ':call:' .. ARGV[2]
+local ttl = redis.call('PTTL', ck)
+if ttl == -2 then return 0 end
+local added = redis.call('SADD', ck .. ':callbacks', ARGV[3])
+if ttl > 0 then redis.call('PEXPIRE', ck .. ':callbacks', ttl) end
+return added
 """
 )

@@ -47,10 +47,10 @@ async def apply_event(store: CallStore, event: CallEvent) -> Applied:
 
 async def apply_pushed_event(store: CallStore, cadence: Cadence, event: CallEvent) -> Applied:
     """An event pushed to us (callback, agent stream): events are flowing, so polls of this call can wait."""
-    bind_call(event.call_id, await store.redis.hget(store.keys.call(event.call_id), "traceparent"))  # type: ignore[misc]
+    call_id, _ = split_attempt_id(event.call_id)
+    bind_call(call_id, await store.redis.hget(store.keys.call(call_id), "traceparent"))  # type: ignore[misc]
     applied = await apply_event(store, event)
     if applied.found and not applied.stale and applied.status not in FINAL:
-        call_id, _ = split_attempt_id(event.call_id)
         await store.set_tracking_fields(call_id, last_event_ms=store.now_ms(), silent_checks=0)
         await store.reschedule(call_id, cadence.quiet_ms(0))
     return applied

@@ -26,6 +26,8 @@ from callqueue.dispatch.reconcile import DispatchReconciler
 from callqueue.dispatch.worker import DispatchWorker, sleep_or_stop
 from callqueue.settings import Settings
 from callqueue.store.calls import CallStore
+from callqueue.store.connection import redis_client
+from callqueue.store.policy_guard import PolicyGuard, RedisPolicyError
 
 log = logging.getLogger("callqueue.runtime")
 DRAIN_GRACE_S = 6.0
@@ -42,14 +44,15 @@ class Runtime:
     tokens: IdTokens
     agent: AgentClient
     instance_id: str
+    guard: PolicyGuard
     plivo: PlivoClient | None = None  # None without PLIVO_AUTH_ID/TOKEN: status from events and the agent only
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
-        redis = Redis.from_url(
-            settings.redis_url,
+        redis = redis_client(
+            settings,
             decode_responses=True,
             socket_timeout=5,
             socket_connect_timeout=3,
@@ -69,6 +72,7 @@ class Runtime:
             tokens=tokens,
             agent=AgentClient(settings.agent_server_url, http, tokens, settings.timing.request_timeout),
             instance_id=instance_id,
+            guard=PolicyGuard(redis, settings.redis_allow_eviction),
         )
         runtime.plivo = _plivo_client(settings, runtime.store, http)
         return runtime
@@ -97,6 +101,31 @@ class Runtime:
             except Exception:
                 log.exception("maintenance pass failed; retrying")
             await sleep_or_stop(stop, MAINTENANCE_INTERVAL_S)
+
+    async def start(self, background: bool) -> None:
+        """Check Redis's eviction policy, then start the background loops (when `background`).
+
+        Raises RedisPolicyError when Redis answers with a policy that can drop keys. When Redis does not answer
+        yet, the check and the loops wait for it in a task, so the process still serves /api/live and a 503 health.
+        """
+        verdict = await self.guard.check()
+        if verdict == "refused":
+            raise RedisPolicyError(self.guard.refusal)
+        if verdict == "ok":
+            if background:
+                self.start_background()
+            return
+        log.warning(
+            "Redis does not answer at start-up (%s): its eviction policy is checked when it does; /api/health"
+            " answers 503 until then%s",
+            self.guard.last_error,
+            ", and background work waits" if background else "",
+        )
+        self.tasks.append(asyncio.create_task(self._start_when_redis_answers(background), name="redis-policy"))
+
+    async def _start_when_redis_answers(self, background: bool) -> None:
+        if await self.guard.wait(self.stop) == "ok" and background and not self.stop.is_set():
+            self.start_background()
 
     def start_background(self) -> None:
         for name, loop in self.loops().items():

@@ -83,6 +83,18 @@ PLAIN_VARIABLES: tuple[PlainVariable, ...] = (
     PlainVariable(
         "LOG_FORMAT", "auto", "'json' (Cloud Logging lines with severity), 'text', or 'auto': json on Cloud Run"
     ),
+    PlainVariable(
+        "REDIS_CA_CERT",
+        None,
+        "PEM certificate(s) of the CA that signs the Redis server's TLS certificate (Memorystore's server CA), for a"
+        " rediss:// REDIS_URL; unset, the system CAs are used",
+    ),
+    PlainVariable(
+        "REDIS_ALLOW_EVICTION",
+        "false",
+        "'true' lets the service start against a Redis whose maxmemory-policy is not noeviction (a local Redis you"
+        " cannot reconfigure); never on Cloud Run: an evicting Redis drops queued calls, idempotency keys and nonces",
+    ),
 )
 PLAIN_BY_NAME = {v.name: v for v in PLAIN_VARIABLES}
 
@@ -142,6 +154,8 @@ class Settings:
     log_level: str
     log_format: Literal["auto", "json", "text"]
     on_cloud_run: bool
+    redis_ca_cert: str | None = None
+    redis_allow_eviction: bool = False
 
     @property
     def use_id_tokens(self) -> bool:
@@ -232,6 +246,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     redis_url = req("REDIS_URL")
     if urlsplit(redis_url).scheme not in {"redis", "rediss", "unix"}:
         raise SettingsError(f"REDIS_URL={redis_url!r} is not a Redis URL: use redis://host:6379/0 or rediss://…")
+    redis_ca_cert = _ca_cert(get("REDIS_CA_CERT"), redis_url)
     auth_id, auth_token = get("PLIVO_AUTH_ID"), get("PLIVO_AUTH_TOKEN")
     if bool(auth_id) != bool(auth_token):
         raise SettingsError("PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN must be set together: set both, or neither")
@@ -272,7 +287,25 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         log_format=log_format,  # type: ignore[arg-type]  # checked against the literal's values above
         on_cloud_run=bool(env.get("K_SERVICE")),
+        redis_ca_cert=redis_ca_cert,
+        redis_allow_eviction=parse_bool("REDIS_ALLOW_EVICTION", req("REDIS_ALLOW_EVICTION")),
     )
+
+
+_PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
+
+
+def _ca_cert(raw: str | None, redis_url: str) -> str | None:
+    """REDIS_CA_CERT only means something with TLS; a value that is not PEM would fail every connection later."""
+    if raw is None:
+        return None
+    if urlsplit(redis_url).scheme != "rediss":
+        raise SettingsError(
+            "REDIS_CA_CERT is set but REDIS_URL does not use TLS: use a rediss:// URL, or unset REDIS_CA_CERT"
+        )
+    if _PEM_BEGIN not in raw:
+        raise SettingsError(f"REDIS_CA_CERT is not a PEM certificate: it must contain {_PEM_BEGIN}")
+    return raw.strip() + "\n"
 
 
 def cloud_run_timing_env(overrides: Mapping[str, int] | None = None) -> dict[str, str]:

@@ -166,7 +166,12 @@ def test_eviction_policy(diagnose: Run, env: dict[str, str]) -> None:
         assert "noeviction" in checks["redis-eviction"]["remedy"]
         asyncio.run(set_policy("volatile-lru"))
         code, checks = diagnose(env | {"REDIS_URL": redis.url}, "--timeout", "2")
+        assert (code, checks["redis-eviction"]["verdict"]) == (1, "fail"), "TTL keys are the idempotency keys"
+        assert "refuses to start" in checks["redis-eviction"]["summary"]
+        allowed = env | {"REDIS_URL": redis.url, "REDIS_ALLOW_EVICTION": "true"}
+        code, checks = diagnose(allowed, "--timeout", "2")
         assert (code, checks["redis-eviction"]["verdict"]) == (0, "warn")
+        assert "REDIS_ALLOW_EVICTION=true" in checks["redis-eviction"]["summary"]
 
 
 def test_wrong_profile_on_cloud_run(diagnose: Run, env: dict[str, str], peers: dict[str, str]) -> None:

@@ -32,8 +32,11 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
         runtime = Runtime.create(settings)
         app.state.runtime = runtime
         log.info(settings.timing.summary())
-        if background:
-            runtime.start_background()
+        try:
+            await runtime.start(background)
+        except Exception:
+            await runtime.shutdown()
+            raise
         try:
             yield
         finally:

@@ -1,4 +1,6 @@
-"""/api/health: the version and effective timing profile; 503 naming the dependency that is down."""
+"""/api/live: the process serves (Cloud Run's liveness probe). /api/health: the version, the effective timing
+profile, and Redis: 503 naming it when it is down or runs with an eviction policy the service refuses (the
+startup probe). Liveness touches no dependency, so a Redis failover never restarts every instance at once."""
 
 from __future__ import annotations
 
@@ -25,6 +27,11 @@ def timing_json(runtime: RuntimeDep) -> dict[str, Any]:
     }
 
 
+@router.get("/live")
+async def live() -> dict[str, str]:
+    return {"status": "alive"}
+
+
 @router.get("/health")
 async def health(runtime: RuntimeDep) -> JSONResponse:
     body: dict[str, Any] = {
@@ -43,5 +50,13 @@ async def health(runtime: RuntimeDep) -> JSONResponse:
         body["status"] = "unavailable"
         body["redis"] = {"status": "unreachable", "error": f"{type(exc).__name__}: {exc}"}
         body["failing"] = ["redis"]
+        return JSONResponse(body, 503)
+    verdict = await runtime.guard.check()
+    body["redis"]["maxmemory_policy"] = runtime.guard.policy
+    if verdict != "ok":
+        body["status"] = "unavailable"
+        body["redis"]["status"] = "refused" if verdict == "refused" else "unchecked"
+        body["redis"]["error"] = runtime.guard.refusal or runtime.guard.last_error
+        body["failing"] = ["redis-policy"]
         return JSONResponse(body, 503)
     return JSONResponse(body, 200)

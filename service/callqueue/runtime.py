@@ -20,7 +20,7 @@ import httpx
 from redis.asyncio import Redis
 
 from callqueue.clients.agent import AgentClient
-from callqueue.clients.auth import IdTokens
+from callqueue.clients.auth import IDENTITY_PATH, IdTokens, metadata_base_url
 from callqueue.clients.plivo import PlivoBudget, PlivoClient
 from callqueue.dispatch.reconcile import DispatchReconciler
 from callqueue.dispatch.worker import DispatchWorker, sleep_or_stop
@@ -62,7 +62,8 @@ class Runtime:
             timeout=settings.timing.request_timeout,
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
         )
-        tokens = IdTokens(http, enabled=settings.use_id_tokens)
+        identity_url = metadata_base_url(settings.gce_metadata_host) + IDENTITY_PATH
+        tokens = IdTokens(http, enabled=settings.use_id_tokens, metadata_url=identity_url)
         instance_id = f"{os.environ.get('K_REVISION') or socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         runtime = cls(
             settings=settings,

@@ -95,6 +95,12 @@ PLAIN_VARIABLES: tuple[PlainVariable, ...] = (
         "'true' lets the service start against a Redis whose maxmemory-policy is not noeviction (a local Redis you"
         " cannot reconfigure); never on Cloud Run: an evicting Redis drops queued calls, idempotency keys and nonces",
     ),
+    PlainVariable(
+        "GCE_METADATA_HOST",
+        None,
+        "host[:port] of the metadata server that issues ID tokens, as Google's client libraries honour it; unset:"
+        " metadata.google.internal (tests point it at a simulator)",
+    ),
 )
 PLAIN_BY_NAME = {v.name: v for v in PLAIN_VARIABLES}
 
@@ -156,6 +162,7 @@ class Settings:
     on_cloud_run: bool
     redis_ca_cert: str | None = None
     redis_allow_eviction: bool = False
+    gce_metadata_host: str | None = None
 
     @property
     def use_id_tokens(self) -> bool:
@@ -289,6 +296,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         on_cloud_run=bool(env.get("K_SERVICE")),
         redis_ca_cert=redis_ca_cert,
         redis_allow_eviction=parse_bool("REDIS_ALLOW_EVICTION", req("REDIS_ALLOW_EVICTION")),
+        gce_metadata_host=get("GCE_METADATA_HOST"),
     )
 
 

@@ -163,3 +163,38 @@ def test_status_changes_are_written_to_the_redis_stream(
     assert events[0]["status"] == "queued" and events[-1]["status"] == "completed"
     assert all(e["call_id"] == "call-1" and e["source"] == "agent" and float(e["at"]) > 0 for e in events)
     assert events[-1]["duration"] == "3" and events[-1]["hangup_cause"] == "Normal Hangup"
+
+
+def test_deployed_agent_checks_the_callers_google_id_token_before_the_body(
+    _shared_plivo: str, plivo: str, receiver: Receiver
+) -> None:
+    """Public because Plivo must reach it, the deployed agent lets only the queue's account start calls."""
+    from local.simulators.id_tokens import DEFAULT_CALLER, CallerPolicy, issue
+
+    with running(create_agent_app(_shared_plivo, AUTH_ID, AUTH_TOKEN, caller_policy=CallerPolicy())) as agent:
+
+        def start(headers: dict[str, str], body: Any) -> httpx.Response:
+            return httpx.post(f"{agent}/start", json=body, headers=headers)
+
+        bearer = {"Authorization": f"Bearer {issue(agent)}"}
+        refusals = {
+            "anonymous": start({}, start_body(receiver)),
+            "anonymous, invalid body": start({}, {}),
+            "wrong audience": start({"Authorization": f"Bearer {issue('https://elsewhere.run.app')}"}, {}),
+            "expired": start({"Authorization": f"Bearer {issue(agent, lifetime_s=-60)}"}, {}),
+            "forged": start(
+                {"Authorization": f"Bearer {issue(agent, key='not-google-but-long-enough-for-hs256')}"}, {}
+            ),
+            "another caller": start({"Authorization": f"Bearer {issue(agent, 'intruder@x.iam')}"}, {}),
+        }
+        assert {why: r.status_code for why, r in refusals.items()} == {
+            "anonymous": 401, "anonymous, invalid body": 401, "wrong audience": 401, "expired": 401, "forged": 401,
+            "another caller": 403,
+        }  # fmt: skip
+        assert "audience is not" in refusals["wrong audience"].json()["detail"]
+        assert not any(s["dialled"] for s in starts(agent)), "nothing refused was dialled"
+        assert httpx.get(f"{agent}/calls/call-1").status_code == 401
+        placed = start(bearer, start_body(receiver))
+        assert placed.status_code == 200 and placed.json()["status"] == "call_initiated"
+        assert httpx.get(f"{agent}/calls/call-1", headers=bearer).json()["call_id"] == "call-1"
+        assert DEFAULT_CALLER.startswith("callqueue-queue@")

@@ -7,14 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from infra.config import Environment, with_queue_image
+from infra.config import Environment
 from infra.naming import REPO_ROOT
 from infra.snapshot import normalize, snapshot_path
-from tests.infra.conftest import Synthesis, container, resources, synthesize
+from tests.infra.conftest import Synthesis, synthesize
+
+STACKS = ["staging", "production", "staging-foundation", "production-foundation"]
 
 
 def test_two_synths_are_byte_identical(synthesis: Synthesis, tmp_path: Path, environments: list[Environment]) -> None:
-    again = synthesize(tmp_path / "elsewhere" / "cdktf.out", environments, synthesis.tag)
+    again = synthesize(tmp_path / "elsewhere" / "cdktf.out", environments)
     assert again.raw == synthesis.raw
     first = (synthesis.outdir / "manifest.json").read_bytes()
     assert (again.outdir / "manifest.json").read_bytes() == first
@@ -29,25 +31,26 @@ def test_no_machine_paths(synthesis: Synthesis) -> None:
     assert str(synthesis.outdir) not in manifest
 
 
-@pytest.mark.parametrize("env_name", ["staging", "production"])
-def test_snapshot_is_current(synthesis: Synthesis, env_name: str) -> None:
-    path = snapshot_path(env_name)
+@pytest.mark.parametrize("stack_name", STACKS)
+def test_snapshot_is_current(synthesis: Synthesis, stack_name: str) -> None:
+    path = snapshot_path(stack_name)
     assert path.exists(), f"no snapshot {path.name}: run `make snapshot` to refresh"
     expected = path.read_text(encoding="utf-8")
-    actual = normalize(synthesis.raw[env_name], synthesis.tag)
+    actual = normalize(synthesis.raw[stack_name])
     assert actual == expected, f"{path.name} differs from the synthesized stack: run `make snapshot` to refresh"
 
 
-def test_pinned_image_skips_the_build(tmp_path: Path, environments: list[Environment]) -> None:
-    """The rollback path: a pinned queue image is deployed as is, and nothing is built."""
-    pinned = "us-east1-docker.pkg.dev/p/callqueue/callqueue-queue:0123456789abcdef"
-    envs = [with_queue_image(e, pinned) if e.name == "staging" else e for e in environments]
-    result = synthesize(tmp_path / "cdktf.out", envs, "unused0tag000000")
-    staging = result.stacks["staging"]
-    assert container(staging, "queue")["image"] == pinned
-    assert container(staging, "webhooks")["image"] == pinned, "a rollback pins both deployments of the image"
-    assert "terraform_data" not in staging["resource"]
-    for service_id in ("queue", "webhooks"):
-        service = resources(staging, "google_cloud_run_v2_service")[service_id]
-        assert not any(d.startswith("terraform_data.") for d in service["depends_on"]), service_id
-    assert "terraform_data" in result.stacks["production"]["resource"]
+def test_an_environment_without_a_release_gets_only_its_foundation(
+    tmp_path: Path, environments: list[Environment]
+) -> None:
+    """Nothing can run before its image exists: no services stack, and `make synth` says why instead of failing."""
+    from infra.main import build_app
+
+    releases = tmp_path / "releases"
+    releases.mkdir()
+    notes: list[str] = []
+    build_app(str(tmp_path / "out"), environments, releases, notes).synth()
+    assert sorted(p.name for p in (tmp_path / "out" / "stacks").iterdir()) == [
+        "production-foundation", "staging-foundation",
+    ]  # fmt: skip
+    assert len(notes) == 2 and "make image ENV=staging" in notes[1]

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 INSTALL = "install the Google Cloud CLI (https://cloud.google.com/sdk/docs/install)"
+# How gcloud says "there is no such thing" (an image, a bucket, an object, a service), lower-cased.
+_ABSENT = ("not_found", "not found", "does not exist", "matched no objects", "cannot find service")
 
 
 class CloudError(RuntimeError):
@@ -35,7 +37,7 @@ class Gcloud:
         if done.returncode != 0:
             message = (done.stderr.strip() or done.stdout.strip() or f"exit code {done.returncode}").splitlines()
             text = " ".join(line.strip() for line in message[-3:])
-            if "NOT_FOUND" in text or "not found" in text.lower() or "does not exist" in text.lower():
+            if any(marker in text.lower() for marker in _ABSENT):
                 raise NotFound(text)
             raise CloudError(f"gcloud {' '.join(args[:3])} failed: {text}")
         return done.stdout.strip()

@@ -107,12 +107,13 @@ class Releaser:
         self.cloud.require_login()
         digest = self.cloud.image_digest(by_tag)
         if digest is not None:
-            self.say(f"{by_tag} exists ({digest}): the image inputs are unchanged, nothing to build")
-            source = f"built earlier with the same image inputs; recorded at {commit[:12]}"
+            self.say(f"{by_tag} exists ({digest}): the image inputs are unchanged since it was built, nothing to build")
+            earlier = self._recorded(digest)
+            if earlier is not None:  # the record of the build names the commit it was built from
+                commit = earlier.commit
         else:
             digest = self._build(env, commit, tag, by_tag)
-            source = f"built from {commit[:12]}"
-        release = Release(digest=digest, content_tag=tag, commit=commit, source=source)
+        release = Release(digest=digest, content_tag=tag, commit=commit, source=f"built from {commit[:12]}")
         self._record(env, release)
         return release
 
@@ -238,6 +239,9 @@ class Releaser:
         self.cloud.add_tag(image, queue_image_by_tag(env, f"{RELEASE_TAG_PREFIX}{env.name}-{stamp}"))
         path = write_release(env.name, release, self.releases_dir)
         relative = path.relative_to(self.root).as_posix()
+        if not git(self.root, "status", "--porcelain", "--", relative).strip():
+            self.say(f"{relative} already records this: {env.name} runs {image}")
+            return
         git(self.root, "add", "--", relative)
         message = f"release: {env.name} runs {release.digest[:19]}… ({release.source})"
         git(self.root, "commit", "--quiet", "--only", "-m", message, "--", relative)

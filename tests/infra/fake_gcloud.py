@@ -51,7 +51,7 @@ def handle(state: dict[str, Any], args: list[str]) -> int:
     if words[:3] == ["storage", "buckets", "describe"]:
         name = words[3].removeprefix("gs://")
         if name not in state.setdefault("buckets", {}):
-            return _fail(f"NOT_FOUND: bucket {name} not found")
+            return _fail(f"gs://{name} not found: 404.")
         print(name)
         return 0
     if words[:3] == ["storage", "buckets", "create"]:
@@ -66,7 +66,7 @@ def handle(state: dict[str, Any], args: list[str]) -> int:
         return 0
     if words[:2] == ["storage", "ls"]:
         if words[2] not in state.get("objects", []):
-            return _fail(f"One or more URLs matched no objects: {words[2]} not found")
+            return _fail("One or more URLs matched no objects.")
         print(words[2])
         return 0
     if words[:4] == ["artifacts", "docker", "images", "describe"]:
@@ -105,7 +105,7 @@ def handle(state: dict[str, Any], args: list[str]) -> int:
         key = f"{flags['project']}/{flags['region']}/{words[3]}"
         image = state.setdefault("run", {}).get(key)
         if image is None:
-            return _fail(f"Cannot find service [{words[3]}]: not found")
+            return _fail(f"Cannot find service [{words[3]}]")
         print(image)
         return 0
     return _fail(f"fake gcloud does not know: {' '.join(args)}", 2)

@@ -37,7 +37,6 @@ class Cloud:
         shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$@"\n')
         shim.chmod(shim.stat().st_mode | stat.S_IEXEC)
         self.gcloud = Gcloud(binary=str(shim))
-        os.environ["FAKE_GCLOUD_STATE"] = str(self.path)
 
     @property
     def state(self) -> dict[str, Any]:
@@ -185,8 +184,9 @@ def test_preflight_says_what_deploy_lacks(
 ) -> None:
     tools = tmp_path / "tools"
     tools.mkdir()
-    for name, script in (("terraform", 'echo \'{"terraform_version": "%s"}\''), ("npx", "true")):
-        (tools / name).write_text(f"#!/bin/sh\n{script % '1.5.7' if '%s' in script else script}\n")
+    scripts = {"terraform": """echo '{"terraform_version": "1.5.7"}'""", "npx": "true"}
+    for name, script in scripts.items():
+        (tools / name).write_text(f"#!/bin/sh\n{script}\n")
         (tools / name).chmod(0o755)
     monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
     with pytest.raises(ReleaseFailure, match=r"no release record \(staging.json\). Fix: make image ENV=staging"):

@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 ENV ?= staging
 
-.PHONY: help tools sync run demo docs test lint typecheck unit bench synth snapshot diff bootstrap image deploy promote rollback diagnose connectivity logs
+.PHONY: help tools sync browser run demo docs test lint typecheck unit bench synth snapshot diff bootstrap image deploy promote rollback diagnose connectivity logs
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -38,7 +38,15 @@ typecheck: ## mypy, strict
 unit: ## pytest only
 	$(UV) run --no-sync python -m local.with_redis pytest -q
 
-test: sync lint typecheck unit ## the full CI gate: install, lint, types, tests
+# The operator page's test drives Debian's chromium with playwright (never a downloaded browser build).
+CHROMIUM := /usr/bin/chromium
+browser: ## install Debian's chromium for the browser test if it is missing (apt-get, as root)
+	@test -x $(CHROMIUM) || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] || { echo "the operator page test needs $(CHROMIUM): install Debian's chromium (apt-get install chromium) as root" >&2; exit 2; }; \
+	  echo "installing Debian's chromium for the browser test" >&2; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@test -x $(CHROMIUM) || { echo "apt-get did not install $(CHROMIUM); the browser test cannot run" >&2; exit 2; }
+
+test: sync browser lint typecheck unit ## the full CI gate: install, lint, types, tests
 
 bench: sync ## benchmarks; results are written to bench/results.md
 	$(UV) run --no-sync python -m local.with_redis python -m bench
@@ -127,12 +135,16 @@ diagnose: ## check a deployed environment (config, peers, auth, regions, Plivo):
 connectivity: ## DNS, TCP, TLS, HTTP status and latency to every peer, with this shell's settings: make connectivity [ARGS="-n 20"]
 	$(UV) run --no-sync python -m callqueue.ops.connectivity $(ARGS)
 
-logs: ## the queue service's recent logs from Cloud Logging: make logs ENV=staging [CALL_ID=…] [SINCE=1h] [LIMIT=200]
+logs: ## the queue's recent logs from Cloud Logging; with CALL_ID, that call across services (its call id and trace): make logs ENV=staging [CALL_ID=…] [SINCE=1h] [LIMIT=200]
 	@command -v gcloud >/dev/null 2>&1 || { echo "make logs needs the gcloud CLI (https://cloud.google.com/sdk/docs/install), logged in with gcloud auth login" >&2; exit 2; }
 	@[ -n "$$(gcloud auth list --filter=status:ACTIVE --format='value(account)' 2>/dev/null)" ] || { echo "make logs needs gcloud credentials: run gcloud auth login (roles/logging.viewer on the project)" >&2; exit 2; }
 	@read -r project service < <($(UV) run --no-sync python -c "from pathlib import Path; from infra.config import load_environment; from infra.naming import service_name; e = load_environment(Path('environments/$(ENV).toml')); print(e.config.project, service_name(e, 'queue'))") || { echo "cannot read environments/$(ENV).toml" >&2; exit 2; }; \
 	  filter="resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"$$service\""; \
-	  if [ -n "$(CALL_ID)" ]; then filter="$$filter AND (textPayload:\"$(CALL_ID)\" OR jsonPayload.message:\"$(CALL_ID)\" OR jsonPayload.call_id=\"$(CALL_ID)\")"; fi; \
+	  if [ -n "$(CALL_ID)" ]; then \
+	    call="jsonPayload.call_id=\"$(CALL_ID)\" OR textPayload:\"$(CALL_ID)\" OR jsonPayload.message:\"$(CALL_ID)\""; \
+	    trace=$$(gcloud logging read "resource.type=\"cloud_run_revision\" AND jsonPayload.call_id=\"$(CALL_ID)\" AND trace:*" --project="$$project" --freshness=$(SINCE) --limit=1 --format='value(trace)' 2>/dev/null); \
+	    filter="resource.type=\"cloud_run_revision\" AND ($$call$${trace:+ OR trace=\"$$trace\"})"; \
+	  fi; \
 	  echo "# $$project: $$filter (last $(SINCE), at most $(LIMIT) entries)" >&2; \
 	  gcloud logging read "$$filter" --project="$$project" --freshness=$(SINCE) --limit=$(LIMIT) --order=asc \
-	    --format='value(timestamp,severity,textPayload,jsonPayload.message)'
+	    --format='value(timestamp,resource.labels.service_name,severity,textPayload,jsonPayload.message)'

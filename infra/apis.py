@@ -15,6 +15,7 @@ BASE_APIS: tuple[str, ...] = (
     "compute.googleapis.com",
     "iam.googleapis.com",
     "logging.googleapis.com",
+    "monitoring.googleapis.com",  # the queue's metrics collector, dashboard and alert policies (infra/monitoring.py)
     "run.googleapis.com",
     "secretmanager.googleapis.com",
     "serviceusage.googleapis.com",

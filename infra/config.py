@@ -238,6 +238,34 @@ class Registry(_Strict):
     delete_after_days: int = Field(30, ge=1, le=3650, description="older versions are deleted unless kept")
 
 
+class Monitoring(_Strict):
+    """Dashboard and alert policies of the environment (infra/monitoring.py), and the metrics collector."""
+
+    notification_channels: tuple[str, ...] = Field(
+        (), description="display names of existing Cloud Monitoring notification channels that alerts notify"
+    )
+    oldest_queued_minutes: int = Field(10, ge=1, le=1440, description="alert: a call queued longer than this")
+    stuck_in_flight_minutes: int = Field(
+        70, ge=5, le=1440, description="alert: a call holding its slot longer than this (longest call + margin)"
+    )
+    failure_ratio: float = Field(
+        0.2, gt=0, le=1, description="alert: failed+unknown+missed over all outcomes in 15 min above this"
+    )
+    failure_min_calls: int = Field(10, ge=1, description="…counted only once this many calls ended in the 15 min")
+    heartbeat_minutes: int = Field(3, ge=1, le=60, description="alert: no dispatch worker heartbeat for this long")
+    redis_memory_ratio: float = Field(0.8, gt=0, le=1, description="alert: Redis memory used above this share")
+    scrape_interval_seconds: int = Field(30, ge=10, le=300, description="how often the collector scrapes /metrics")
+    collector_image: str = Field(
+        "us-docker.pkg.dev/cloud-ops-agents-artifacts/cloud-run-gmp-sidecar/cloud-run-gmp-sidecar:1.2.0",
+        description="the Managed Service for Prometheus sidecar for Cloud Run, pinned",
+    )
+
+    @field_validator("collector_image")
+    @classmethod
+    def _collector(cls, value: str) -> str:
+        return _check_image(value)
+
+
 class EnvironmentConfig(_Strict):
     """What one `environments/<name>.toml` holds."""
 
@@ -254,6 +282,7 @@ class EnvironmentConfig(_Strict):
     backend: ImageService
     redis: Annotated[MemorystoreRedis | SecretRedis, Field(discriminator="mode")]
     plivo: PlivoSecrets
+    monitoring: Monitoring = Field(default_factory=Monitoring)  # type: ignore[arg-type]  # all fields default
 
     @field_validator("region")
     @classmethod

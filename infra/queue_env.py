@@ -60,6 +60,7 @@ def queue_env(
     plain[_var("SERVICE_ROLE")] = QUEUE_ROLE
     # The webhooks service's URL: the queue itself is private.
     plain[_var("PUBLIC_BASE_URL")] = public_base_url(env, project_number)
+    plain[_var("GOOGLE_CLOUD_PROJECT")] = cfg.project  # JSON log lines link their call's trace in this project
     if cfg.queue.dispatch_rate is not None:
         plain[_var("DISPATCH_RATE")] = str(cfg.queue.dispatch_rate)
     if cfg.queue.max_concurrent_calls is not None:
@@ -81,8 +82,17 @@ def queue_env(
 def _shared() -> frozenset[str]:
     """What the webhooks service takes from the queue's block, entry for entry: Redis (same store, same keys), the
     Plivo credentials (the token checks signatures; the settings want id and token together) and PUBLIC_BASE_URL
-    (the signature covers the full public URL, so both must agree). REDIS_CA_CERT goes with REDIS_URL."""
-    names = ("REDIS_URL", "REDIS_CA_CERT", "REDIS_KEY_PREFIX", "PLIVO_AUTH_ID", "PLIVO_AUTH_TOKEN", "PUBLIC_BASE_URL")
+    (the signature covers the full public URL, so both must agree). REDIS_CA_CERT goes with REDIS_URL; both services'
+    log lines link the same traces (GOOGLE_CLOUD_PROJECT)."""
+    names = (
+        "REDIS_URL",
+        "REDIS_CA_CERT",
+        "REDIS_KEY_PREFIX",
+        "PLIVO_AUTH_ID",
+        "PLIVO_AUTH_TOKEN",
+        "PUBLIC_BASE_URL",
+        "GOOGLE_CLOUD_PROJECT",
+    )
     return frozenset(_var(name) for name in names)
 
 

@@ -11,7 +11,7 @@ grant, which organisation policies often forbid.
 The queue image's probes: liveness on /api/live (the process serves; no dependency, so a Redis failover never
 restarts every instance), startup on /api/health (Redis answers with noeviction). Provider 6.50 has no readiness
 probe for Cloud Run v2, so /api/health gates an instance only while it starts. A container list is built in one
-place (`_containers`), where a sidecar (e.g. a telemetry collector) is added.
+place (`_containers`), where the queue's metrics collector (infra/monitoring.py) is added after the queue.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from cdktf_cdktf_provider_google.service_account import ServiceAccount
 from constructs import Construct
 
 from infra.config import Environment, ImageService, QueueService, WebhooksService
+from infra.monitoring import Sidecar
 from infra.naming import service_name
 from infra.queue_env import EnvEntry
 
@@ -90,10 +91,13 @@ def _containers(
     cpu_idle: bool,
     env_entries: Sequence[EnvEntry],
     probes: bool,
+    sidecar: Sidecar | None,
 ) -> list[CloudRunV2ServiceTemplateContainers]:
-    """The service's containers: its own, first (it receives the requests); sidecars go after it, here."""
+    """The service's containers: its own, first (it receives the requests), then a sidecar's. With a sidecar,
+    Cloud Run needs the ingress container named (the sidecar's `depends_on` names it too)."""
     startup, liveness = _probes(probes)
     main = CloudRunV2ServiceTemplateContainers(
+        name=sidecar.ingress_name if sidecar else None,
         image=image,
         ports=CloudRunV2ServiceTemplateContainersPorts(container_port=CONTAINER_PORT),
         resources=CloudRunV2ServiceTemplateContainersResources(
@@ -103,7 +107,7 @@ def _containers(
         startup_probe=startup,
         liveness_probe=liveness,
     )
-    return [main]
+    return [main, *(sidecar.containers if sidecar else [])]
 
 
 def _service(
@@ -121,6 +125,7 @@ def _service(
     probes: bool = False,
     vpc_access: CloudRunV2ServiceTemplateVpcAccess | None = None,
     depends_on: Sequence[ITerraformDependable] = (),
+    sidecar: Sidecar | None = None,
 ) -> CloudRunV2Service:
     return CloudRunV2Service(
         scope,
@@ -138,11 +143,12 @@ def _service(
             scaling=CloudRunV2ServiceTemplateScaling(
                 min_instance_count=spec.min_instances, max_instance_count=spec.max_instances
             ),
-            containers=_containers(spec, image, cpu_idle, env_entries, probes),
+            containers=_containers(spec, image, cpu_idle, env_entries, probes, sidecar),
+            volumes=sidecar.volumes if sidecar else None,
             vpc_access=vpc_access,
         ),
         lifecycle=TerraformResourceLifecycle(ignore_changes=IGNORED_FIELDS),
-        depends_on=list(depends_on),
+        depends_on=[*depends_on, *(sidecar.depends_on if sidecar else [])],
     )
 
 
@@ -171,7 +177,9 @@ def queue_service(
     env_entries: Sequence[EnvEntry],
     vpc_access: CloudRunV2ServiceTemplateVpcAccess | None,
     depends_on: Sequence[ITerraformDependable],
+    sidecar: Sidecar | None = None,
 ) -> CloudRunV2Service:
+    """The queue, with the metrics collector beside it when `sidecar` is given (infra/monitoring.py)."""
     return _service(
         scope,
         "queue",
@@ -186,6 +194,7 @@ def queue_service(
         probes=True,
         vpc_access=vpc_access,
         depends_on=depends_on,
+        sidecar=sidecar,
     )
 
 

@@ -15,11 +15,12 @@ from constructs import Construct
 from infra import iam
 from infra.config import Environment
 from infra.image import deployed_image, queue_image
+from infra.monitoring import alert_policies, collector_sidecar, dashboard
 from infra.provider import configure
 from infra.queue_env import queue_env, webhooks_env
 from infra.redis import redis_for
 from infra.releases import Release
-from infra.services import agent_service, backend_service, queue_service, webhooks_service
+from infra.services import CONTAINER_PORT, agent_service, backend_service, queue_service, webhooks_service
 
 
 class EnvironmentStack(TerraformStack):
@@ -63,7 +64,7 @@ class EnvironmentStack(TerraformStack):
         )
         queue = queue_service(
             self, env, queue_sa, image=image, env_entries=queue_entries, vpc_access=redis.vpc_access,
-            depends_on=readers,
+            depends_on=readers, sidecar=collector_sidecar(self, env, queue_sa, CONTAINER_PORT),
         )  # fmt: skip
         webhooks = webhooks_service(
             self,
@@ -76,6 +77,8 @@ class EnvironmentStack(TerraformStack):
         )
         services = {"queue": queue, "webhooks": webhooks, "agent": agent, "backend": backend}
         iam.invokers(self, env, services, queue_sa)
+        dashboard(self, env, [queue])
+        alert_policies(self, env, [queue])
 
         TerraformOutput(self, "queue_url", value=queue.uri)
         TerraformOutput(self, "webhooks_url", value=webhooks.uri)

@@ -87,6 +87,7 @@ def banner(port: int, log: list[str]) -> str:
         [
             "",
             f"callqueue is running on {base}  (API docs: {base}/docs)",
+            f"  Operator page {base}/operator/   Metrics (Prometheus) {base}/metrics",
             *(f"  {line}" for line in log),
             "",
             "Queue a test call:",

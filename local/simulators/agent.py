@@ -103,7 +103,7 @@ def _start_entry(scope: Scope, body: bytes) -> dict[str, Any]:
     dialout = data.get("dialout_settings")
     return {
         "received_at": time.time(), "call_id": data.get("call_id"),
-        "idempotency_key": headers.get("idempotency-key"),
+        "idempotency_key": headers.get("idempotency-key"), "traceparent": headers.get("traceparent"),
         "phone_number": dialout.get("phone_number") if isinstance(dialout, dict) else None,
         "dialled": False, "replayed": False, "request_uuid": None, "error": None, "fault": None, "body": data,
     }  # fmt: skip

@@ -63,7 +63,8 @@ def create_backend_app(results_path: str = RESULTS_PATH) -> FastAPI:
         except ValueError:
             return JSONResponse({"detail": "body must be JSON"}, 400)
         key = request.headers.get("Idempotency-Key")
-        entry = {"key": key, "body": body, "received_at": time.time()}
+        traceparent = request.headers.get("traceparent")
+        entry = {"key": key, "body": body, "received_at": time.time(), "traceparent": traceparent}
         if key is None:
             without_key.append(entry)
             return JSONResponse({"status": "ok", "duplicate": False})

@@ -21,13 +21,25 @@ from redis.asyncio import Redis
 
 from callqueue.clients.agent import AgentClient
 from callqueue.clients.auth import IDENTITY_PATH, IdTokens, metadata_base_url
+from callqueue.clients.backend import BackendClient
 from callqueue.clients.plivo import PlivoBudget, PlivoClient
+from callqueue.delivery.outbox import ResultDelivery
 from callqueue.dispatch.reconcile import DispatchReconciler
 from callqueue.dispatch.worker import DispatchWorker, sleep_or_stop
+from callqueue.metrics.clients import MeasuredAgentClient, MeasuredBackendClient
+from callqueue.metrics.process import ProcessMetrics
+from callqueue.metrics.transport import outbound_client
+from callqueue.operator.history import HistorySampler
 from callqueue.settings import Settings
 from callqueue.store.calls import CallStore
 from callqueue.store.connection import redis_client
 from callqueue.store.policy_guard import PolicyGuard, RedisPolicyError
+from callqueue.tracing import bind_call
+from callqueue.tracking.agent_stream import AgentEventConsumer
+from callqueue.tracking.cadence import Cadence
+from callqueue.tracking.checker import Checker
+from callqueue.tracking.scheduler import TrackingScheduler
+from callqueue.tracking.sources import Sources
 
 log = logging.getLogger("callqueue.runtime")
 DRAIN_GRACE_S = 6.0
@@ -45,6 +57,7 @@ class Runtime:
     agent: AgentClient
     instance_id: str
     guard: PolicyGuard
+    metrics: ProcessMetrics
     plivo: PlivoClient | None = None  # None without PLIVO_AUTH_ID/TOKEN: status from events and the agent only
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -58,22 +71,27 @@ class Runtime:
             socket_connect_timeout=3,
             health_check_interval=30,
         )
-        http = httpx.AsyncClient(
-            timeout=settings.timing.request_timeout,
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-        )
+        metrics = ProcessMetrics(enabled=settings.metrics_enabled)
+        http = outbound_client(settings, metrics)
         identity_url = metadata_base_url(settings.gce_metadata_host) + IDENTITY_PATH
         tokens = IdTokens(http, enabled=settings.use_id_tokens, metadata_url=identity_url)
         instance_id = f"{os.environ.get('K_REVISION') or socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        timeout = settings.timing.request_timeout
+        agent = (
+            MeasuredAgentClient(settings.agent_server_url, http, tokens, timeout, metrics)
+            if metrics.enabled
+            else AgentClient(settings.agent_server_url, http, tokens, timeout)
+        )
         runtime = cls(
             settings=settings,
             redis=redis,
             store=CallStore(redis, settings.redis_key_prefix),
             http=http,
             tokens=tokens,
-            agent=AgentClient(settings.agent_server_url, http, tokens, settings.timing.request_timeout),
+            agent=agent,
             instance_id=instance_id,
             guard=PolicyGuard(redis, settings.redis_allow_eviction),
+            metrics=metrics,
         )
         runtime.plivo = _plivo_client(settings, runtime.store, http)
         return runtime
@@ -83,19 +101,33 @@ class Runtime:
         return [f"{self.instance_id}/w{n}" for n in range(self.settings.dispatch_workers)]
 
     def loops(self) -> dict[str, Loop]:
-        """Background loops by name; tracking and result delivery register theirs in background.py."""
-        from callqueue.background import extra_loops  # late import: background modules import Runtime
-
+        """Every background loop by name: dispatch, reconciliation, tracking, result delivery, history samples."""
+        settings = self.settings
         loops: dict[str, Loop] = {}
         for n, worker_id in enumerate(self.worker_ids):
-            loops[f"dispatch-{n}"] = DispatchWorker(self.store, self.agent, self.settings, worker_id).run
+            loops[f"dispatch-{n}"] = DispatchWorker(self.store, self.agent, settings, worker_id).run
         loops["maintenance"] = self._maintenance
-        loops.update(extra_loops(self))
+        cadence = Cadence(settings.timing)
+        checker = Checker(self.store, Sources(self.plivo, self.agent), self.plivo, cadence)
+        scheduler = TrackingScheduler(self.store, checker, settings.tracker_concurrency, cadence.check_lease_ms)
+        loops["tracker"] = scheduler.run
+        loops["agent-events"] = AgentEventConsumer(self.store, cadence, self.instance_id).run
+        delivery = ResultDelivery(self.store, self._backend(), self.plivo, settings.timing)
+        loops["result-delivery"] = delivery.run
+        loops["history"] = HistorySampler(self.store).run
         return loops
+
+    def _backend(self) -> BackendClient:
+        url = self.settings.backend_url + self.settings.backend_results_path
+        timeout = self.settings.timing.request_timeout
+        if self.metrics.enabled:
+            return MeasuredBackendClient(url, self.http, self.tokens, timeout, self.metrics)
+        return BackendClient(url, self.http, self.tokens, timeout)
 
     async def _maintenance(self, stop: asyncio.Event) -> None:
         reconciler = DispatchReconciler(self.store, self.agent, self.settings)
         while not stop.is_set():
+            bind_call(None)  # the reconciler binds each call it settles; a pass is about none of them
             try:
                 await self.store.heartbeat(self.instance_id)
                 await reconciler.run_once()

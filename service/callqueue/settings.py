@@ -101,6 +101,17 @@ PLAIN_VARIABLES: tuple[PlainVariable, ...] = (
         "host[:port] of the metadata server that issues ID tokens, as Google's client libraries honour it; unset:"
         " metadata.google.internal (tests point it at a simulator)",
     ),
+    PlainVariable(
+        "GOOGLE_CLOUD_PROJECT",
+        None,
+        "project id for the trace field of JSON log lines (`logging.googleapis.com/trace`); unset, lines carry"
+        " `trace_id` instead, which Cloud Logging does not link (the stacks set it)",
+    ),
+    PlainVariable(
+        "METRICS_ENABLED",
+        "true",
+        "serve Prometheus metrics at GET /metrics (API role only) and count what this process does",
+    ),
 )
 PLAIN_BY_NAME = {v.name: v for v in PLAIN_VARIABLES}
 
@@ -163,6 +174,8 @@ class Settings:
     redis_ca_cert: str | None = None
     redis_allow_eviction: bool = False
     gce_metadata_host: str | None = None
+    google_cloud_project: str | None = None
+    metrics_enabled: bool = True
 
     @property
     def use_id_tokens(self) -> bool:
@@ -297,6 +310,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         redis_ca_cert=redis_ca_cert,
         redis_allow_eviction=parse_bool("REDIS_ALLOW_EVICTION", req("REDIS_ALLOW_EVICTION")),
         gce_metadata_host=get("GCE_METADATA_HOST"),
+        google_cloud_project=get("GOOGLE_CLOUD_PROJECT"),
+        metrics_enabled=parse_bool("METRICS_ENABLED", req("METRICS_ENABLED")),
     )
 
 

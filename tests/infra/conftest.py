@@ -62,6 +62,8 @@ def data(stack: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
 
 
 def container(stack: dict[str, Any], service_id: str) -> dict[str, Any]:
+    """The service's ingress container (the queue also runs the metrics collector beside it)."""
     containers = resources(stack, "google_cloud_run_v2_service")[service_id]["template"]["containers"]
-    assert len(containers) == 1
-    return dict(containers[0])
+    ingress = [c for c in containers if c.get("ports")]
+    assert len(ingress) == 1
+    return dict(ingress[0])

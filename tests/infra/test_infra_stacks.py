@@ -138,7 +138,9 @@ def test_webhooks_service_is_the_queue_image_request_driven_and_public(synthesis
     hooks, queue = services["webhooks"], services["queue"]
     assert hooks["name"] == f"{cfg.name_prefix}-webhooks"
     assert container(stack, "webhooks")["image"] == container(stack, "queue")["image"]
-    assert hooks["depends_on"] == queue["depends_on"], "the same secret grants"
+    extra = [d for d in queue["depends_on"] if d not in hooks["depends_on"]]
+    assert queue["depends_on"][: len(hooks["depends_on"])] == hooks["depends_on"], "the same secret grants"
+    assert extra and all("collector" in d or "metrics" in d for d in extra), "plus the metrics collector's"
     assert container(stack, "webhooks")["resources"]["cpu_idle"] is True
     assert container(stack, "webhooks")["resources"]["limits"] == {
         "cpu": cfg.webhooks.cpu,
@@ -224,10 +226,12 @@ def test_hand_made_secrets_are_checked_at_plan_time(synthesis: Synthesis, env_na
 
 
 def test_no_secret_value_in_the_json(synthesis: Synthesis, env_name: str) -> None:
-    """The only secret payload the stack writes is the Redis URL, built from the instance's own attributes."""
+    """The only secret payload the stack writes is the Redis URL, built from the instance's own attributes (and
+    the collector's config, which is public)."""
     stack = _stack(synthesis, env_name)
     versions = resources(stack, "google_secret_manager_secret_version")
-    assert set(versions) == {"redis_url_version"}
+    assert set(versions) == {"redis_url_version", "collector_config_version"}
+    assert json.loads(versions["collector_config_version"]["secret_data"])["kind"] == "RunMonitoring"
     payload = versions["redis_url_version"]["secret_data"]
     assert payload == (
         "rediss://:${google_redis_instance.redis.auth_string}@${google_redis_instance.redis.host}"
@@ -300,7 +304,9 @@ def test_iam(synthesis: Synthesis, env_name: str) -> None:
     redis_secret = "${google_secret_manager_secret.redis_url.secret_id}"
     expected_secrets = {cfg.plivo.auth_id_secret, cfg.plivo.auth_token_secret, redis_secret}
     accessor = "roles/secretmanager.secretAccessor"
-    assert readers == {(secret, sa, accessor) for secret in expected_secrets for sa in (QUEUE_SA, WEBHOOKS_SA)}
+    shared = {(secret, sa, accessor) for secret in expected_secrets for sa in (QUEUE_SA, WEBHOOKS_SA)}
+    collector = ("${google_secret_manager_secret.collector_config.secret_id}", QUEUE_SA, accessor)
+    assert readers == shared | {collector}, "only the queue reads the collector's config"
 
 
 def test_queue_runs_the_digest_of_its_release_record(synthesis: Synthesis, env_name: str) -> None:

@@ -12,8 +12,12 @@ from callqueue import __version__
 from callqueue.api import calls, health, queue
 from callqueue.api.body_limit import BodyLimitMiddleware
 from callqueue.api.errors import install_error_handlers
+from callqueue.metrics import route as metrics_route
+from callqueue.metrics.callbacks import CallbackTally
+from callqueue.operator import api as operator
 from callqueue.runtime import Runtime
 from callqueue.settings import Settings
+from callqueue.tracking import webhooks
 
 log = logging.getLogger("callqueue")
 
@@ -52,9 +56,12 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
     install_error_handlers(app)
     for module in (health,) if webhooks_only else (calls, queue, health):
         app.include_router(module.router)
-    from callqueue.background import extra_routers
-
-    for router in extra_routers():
-        app.include_router(router)
+    app.include_router(webhooks.router)
+    if not webhooks_only:  # the API role is private; the webhooks role is public and shows nothing of the queue
+        app.include_router(operator.router)
+        app.mount(operator.PAGE_PATH + "static", operator.static_files, name="operator-static")
+        if settings.metrics_enabled:
+            app.include_router(metrics_route.router)
+    app.add_middleware(CallbackTally)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app

@@ -15,6 +15,7 @@ from callqueue.api.models import QueueCallRequest, QueuedCall
 from callqueue.clients.plivo import PlivoError, PlivoRateLimited
 from callqueue.states import FINAL, CallStatus
 from callqueue.store.calls import CallStore, call_fingerprint
+from callqueue.tracing import bind_call, from_headers
 
 log = logging.getLogger("callqueue.api")
 router = APIRouter(prefix="/api/calls", tags=["calls"])
@@ -65,7 +66,8 @@ _QUEUE_OPENAPI = {
 )
 async def queue_call(request: Request) -> JSONResponse:
     """Accept a call; answered only once it is persisted. Retrying with the same Idempotency-Key is safe."""
-    store: CallStore = request.app.state.runtime.store
+    runtime = request.app.state.runtime
+    store: CallStore = runtime.store
     idempotency_key = request.headers.get("idempotency-key")
     raw = await request.body()
     try:
@@ -75,8 +77,10 @@ async def queue_call(request: Request) -> JSONResponse:
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
         raise HTTPException(422, f"Idempotency-Key header: must be 1 to {IDEMPOTENCY_KEY_MAX} characters")
     config = body.call_config.model_dump()
-    result = await store.enqueue(body.phone_number, body.campaign_id, config, idempotency_key)
+    trace = from_headers(request.headers)
+    result = await store.enqueue(body.phone_number, body.campaign_id, config, idempotency_key, trace.traceparent)
     if not result.replayed:
+        runtime.metrics.call_enqueued(body.campaign_id)
         return JSONResponse({"call_id": result.call_id, "status": "queued", "replayed": False}, 202)
     record = await store.get(result.call_id)
     if record is None:  # the key outlived its call (should not happen: both live in the same Redis)
@@ -115,6 +119,7 @@ async def cancel_call(call_id: str, runtime: RuntimeDep) -> JSONResponse:
     record = await store.get(call_id)
     if record is None:
         raise HTTPException(404, f"call_id {call_id!r} is unknown: use the call_id returned by POST /api/calls/queue")
+    bind_call(call_id, record.traceparent)
     try:
         stopped = await runtime.plivo.stop(call_uuid=record.call_uuid, request_uuid=record.request_uuid)
     except (PlivoError, PlivoRateLimited) as exc:

@@ -20,6 +20,7 @@ from callqueue.delivery.result import result_body, wants_recording
 from callqueue.settings import TimingProfile
 from callqueue.store.calls import CallStore
 from callqueue.store.records import CallRecord
+from callqueue.tracing import bind_call
 
 log = logging.getLogger("callqueue.delivery")
 BATCH = 50
@@ -71,6 +72,7 @@ class ResultDelivery:
         if record is None:
             await self._dead_letter(member, "the call record no longer exists", record_exists=False)
             return
+        bind_call(call_id, record.traceparent)  # the result POST carries the call's trace to the backend
         record, wait = await self._with_recording(record)
         if wait:
             # Plivo lists a recording only once the call's record is written, seconds after hang-up.

@@ -17,6 +17,7 @@ from callqueue.dispatch.worker import dispatch_lease_ms
 from callqueue.settings import Settings
 from callqueue.states import CallStatus
 from callqueue.store.calls import CallStore
+from callqueue.tracing import bind_call
 
 log = logging.getLogger("callqueue.reconcile")
 
@@ -42,6 +43,7 @@ class DispatchReconciler:
         if record is None:
             await self.store.redis.zrem(self.store.keys.dispatching, call_id)
             return
+        bind_call(call_id, record.traceparent)
         first_check_ms = self.settings.timing.initial_status_delay * 1000
         if record.status is not CallStatus.DISPATCHING:
             # A callback moved it on before the dispatch was recorded: the call exists; track it.

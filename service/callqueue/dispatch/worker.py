@@ -18,6 +18,7 @@ from callqueue.dispatch.start_request import start_body
 from callqueue.settings import Settings
 from callqueue.states import CallStatus
 from callqueue.store.calls import CallStore
+from callqueue.tracing import bind_call
 
 log = logging.getLogger("callqueue.dispatch")
 IDLE_POLL_S = 0.1
@@ -46,6 +47,7 @@ class DispatchWorker:
     async def run(self, stop: asyncio.Event) -> None:
         next_beat = 0.0
         while not stop.is_set():
+            bind_call(None)  # dispatch() binds the call it starts; between calls, lines are about no call
             try:
                 if time.monotonic() >= next_beat:  # at most once a second: `live_workers` in the queue status
                     await self.store.worker_heartbeat(self.worker_id)
@@ -74,6 +76,7 @@ class DispatchWorker:
         if record is None:
             log.error("claimed call %s has no record; skipping", call_id)
             return
+        bind_call(call_id, record.traceparent)  # log lines and the agent's /start carry the call's trace
         body = start_body(record, self.settings.public_base_url)
         attempt = record.attempts
         log.info("call %s: Call status changed: queued → dispatching (attempt %d)", call_id, attempt)

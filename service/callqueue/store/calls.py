@@ -91,6 +91,7 @@ class CallStore:
         campaign_id: str,
         call_config: dict[str, Any],
         idempotency_key: str | None = None,
+        traceparent: str | None = None,
     ) -> Enqueued:
         call_id = uuid.uuid4().hex
         config_json = json.dumps(call_config, separators=(",", ":"), sort_keys=True)
@@ -104,6 +105,7 @@ class CallStore:
             phone_number,
             campaign_id,
             config_json,
+            traceparent or "",
         )
         return Enqueued(call_id=result[1], replayed=result[0] == "replay")
 

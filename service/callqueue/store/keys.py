@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+RECENT_CALLS_KEPT = 200
+
 
 @dataclass(frozen=True)
 class Keys:
@@ -106,3 +108,33 @@ class Keys:
     def rejected_events(self) -> str:
         """List (capped, newest first) of JSON {at, source, call_id, reason}: callbacks and events refused."""
         return f"{self.prefix}:rejected-events"
+
+    @property
+    def recent(self) -> str:
+        """List (capped at RECENT_CALLS_KEPT, newest first) of call ids as they were queued: the operator page."""
+        return f"{self.prefix}:recent"
+
+    @property
+    def metrics_finished(self) -> str:
+        """Hash `{status}|{campaign}` → entries into that final status (metrics/tally.py; campaigns bounded)."""
+        return f"{self.prefix}:metrics:finished"
+
+    @property
+    def metrics_campaigns(self) -> str:
+        """Sorted set: the campaigns with their own label in queue-wide metrics, scored by first outcome (ms)."""
+        return f"{self.prefix}:metrics:campaigns"
+
+    @property
+    def metrics_dial_to_outcome(self) -> str:
+        """Hash: time-from-dial-to-outcome bucket (upper bound, s) → count, plus `sum` (s)."""
+        return f"{self.prefix}:metrics:dial-to-outcome"
+
+    @property
+    def metrics_callbacks(self) -> str:
+        """Hash `{event}|{result}` → Plivo callbacks answered, accepted or refused (metrics/callbacks.py)."""
+        return f"{self.prefix}:metrics:callbacks"
+
+    @property
+    def metrics_history(self) -> str:
+        """Sorted set of JSON samples (depth, in flight, pace, …) scored by sample time (ms), the last hour."""
+        return f"{self.prefix}:metrics:history"

@@ -55,6 +55,7 @@ class CallRecord:
     reason: str | None = None
     idempotency_key: str | None = None
     fingerprint: str | None = None
+    traceparent: str | None = None  # W3C trace context of the enqueue request (tracing.py)
     tracking: dict[str, str] = field(default_factory=dict)
     history: tuple[Transition, ...] = ()
 
@@ -79,12 +80,19 @@ class CallRecord:
             reason=raw.get("reason"),
             idempotency_key=raw.get("idempotency_key"),
             fingerprint=raw.get("fingerprint"),
+            traceparent=raw.get("traceparent"),
             tracking=tracking,
             history=tuple(
                 Transition(int(e["at"]), CallStatus(e["status"]), e["source"], e.get("detail") or {})
                 for e in map(json.loads, history)
             ),
         )
+
+    @property
+    def trace_id(self) -> str | None:
+        """The trace id of `traceparent` (`00-{trace_id}-{span}-{flags}`), as Cloud Logging and Trace show it."""
+        parts = (self.traceparent or "").split("-")
+        return parts[1] if len(parts) == 4 else None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -102,5 +110,6 @@ class CallRecord:
             "hangup_cause": self.hangup_cause,
             "recording_url": self.recording_url,
             "reason": self.reason,
+            "trace_id": self.trace_id,
             "history": [t.as_json() for t in self.history],
         }

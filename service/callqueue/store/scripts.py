@@ -7,7 +7,9 @@ primary, not Redis Cluster.)
 
 from __future__ import annotations
 
+from callqueue.metrics.tally import TALLY_FINAL_LUA
 from callqueue.states import IN_FLIGHT, RANK
+from callqueue.store.keys import RECENT_CALLS_KEPT
 
 
 def _lua_table(entries: dict[str, str]) -> str:
@@ -15,7 +17,8 @@ def _lua_table(entries: dict[str, str]) -> str:
 
 
 # The state machine of states.py, compiled into Lua.
-_PRELUDE = f"""
+_PRELUDE = (
+    f"""
 local RANK = {_lua_table({s.value: str(r) for s, r in RANK.items()})}
 local IN_FLIGHT = {_lua_table({s.value: "true" for s in IN_FLIGHT})}
 local p = ARGV[1]
@@ -28,11 +31,13 @@ local function may(cur, new)
   if cur == 'unknown' then return RANK[new] == 10 end
   return RANK[new] > RANK[cur]
 end
-
+"""
+    + TALLY_FINAL_LUA
+    + """
 local function record(id, cur, new, source, detail_json)
   local ck = p .. ':call:' .. id
   redis.call('HSET', ck, 'status', new, 'updated_at', now)
-  local entry = cjson.encode({{at=now, status=new, source=source, detail=cjson.decode(detail_json)}})
+  local entry = cjson.encode({at=now, status=new, source=source, detail=cjson.decode(detail_json)})
   redis.call('RPUSH', ck .. ':history', entry)
   if cur and cur ~= '' then redis.call('HINCRBY', p .. ':counts', cur, -1) end
   redis.call('HINCRBY', p .. ':counts', new, 1)
@@ -46,6 +51,7 @@ local function record(id, cur, new, source, detail_json)
     redis.call('ZREM', p .. ':dispatching', id)
     if cur == 'unknown' then redis.call('ZREM', p .. ':outbox', id .. ':unknown') end
     redis.call('ZADD', p .. ':outbox', now, id .. ':' .. new)
+    tally_final(id, new)
   end
 end
 
@@ -69,16 +75,17 @@ local function pace_wait(rate)
   return 0
 end
 """
+)
 
-# ARGV: prefix, call_id, idempotency_key|'', fingerprint, idem_ttl_s, phone, campaign, config_json, history_ttl_s
+# ARGV: prefix, call_id, idempotency_key|'', fingerprint, idem_ttl_s, phone, campaign, config_json, traceparent|''
 ENQUEUE = (
     _PRELUDE
-    + """
+    + f"""
 local id = ARGV[2]
 local idem = ARGV[3]
 if idem ~= '' then
   local existing = redis.call('GET', p .. ':idem:' .. idem)
-  if existing then return {'replay', existing} end
+  if existing then return {{'replay', existing}} end
 end
 local seq = redis.call('INCR', p .. ':seq')
 local ck = p .. ':call:' .. id
@@ -88,9 +95,12 @@ if idem ~= '' then
   redis.call('HSET', ck, 'idempotency_key', idem)
   redis.call('SET', p .. ':idem:' .. idem, id, 'EX', tonumber(ARGV[5]))
 end
-record(id, nil, 'queued', 'api', '{}')
+if ARGV[9] ~= '' then redis.call('HSET', ck, 'traceparent', ARGV[9]) end
+record(id, nil, 'queued', 'api', '{{}}')
 redis.call('ZADD', p .. ':queued', seq, id)
-return {'created', id}
+redis.call('LPUSH', p .. ':recent', id)
+redis.call('LTRIM', p .. ':recent', 0, {RECENT_CALLS_KEPT - 1})
+return {{'created', id}}
 """
 )
 

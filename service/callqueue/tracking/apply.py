@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from callqueue.states import FINAL, CallStatus
 from callqueue.store.calls import CallStore
+from callqueue.tracing import bind_call
 from callqueue.tracking.cadence import Cadence
 from callqueue.tracking.events import CallEvent
 
@@ -38,6 +39,7 @@ async def apply_event(store: CallStore, event: CallEvent) -> Applied:
 
 async def apply_pushed_event(store: CallStore, cadence: Cadence, event: CallEvent) -> Applied:
     """An event pushed to us (callback, agent stream): events are flowing, so polls of this call can wait."""
+    bind_call(event.call_id, await store.redis.hget(store.keys.call(event.call_id), "traceparent"))  # type: ignore[misc]
     applied = await apply_event(store, event)
     if applied.found and applied.status not in FINAL:
         await store.set_tracking_fields(event.call_id, last_event_ms=store.now_ms(), silent_checks=0)

@@ -19,6 +19,7 @@ from callqueue.clients.plivo import PlivoClient, PlivoError, PlivoRateLimited
 from callqueue.states import SETTLED, CallStatus
 from callqueue.store.calls import CallStore
 from callqueue.store.records import CallRecord
+from callqueue.tracing import bind_call
 from callqueue.tracking.apply import apply_event
 from callqueue.tracking.cadence import UNKNOWN_GIVE_UP_MS, Cadence
 from callqueue.tracking.events import CallEvent
@@ -52,6 +53,7 @@ class Checker:
         if record is None or record.status in SETTLED:
             await self.store.redis.zrem(self.store.keys.tracking, call_id)
             return
+        bind_call(call_id, record.traceparent)  # each check runs in its own task: the binding ends with it
         if record.status is CallStatus.UNKNOWN:
             await self._reconcile_unknown(record)
             return

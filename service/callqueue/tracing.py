@@ -1,0 +1,73 @@
+"""One trace per call, from the enqueue request to the agent's /start and the backend's result POST.
+
+The trace is taken from the enqueue request's W3C `traceparent`, else from Cloud Run's `X-Cloud-Trace-Context`,
+else started there; it is stored with the call (`traceparent` on its record). Whatever works on a call binds it
+(`bind_call`) for the rest of its task: log lines then carry the call id and the trace in the fields Cloud
+Logging links (logs.py), and outbound requests to the agent and the backend carry a `traceparent` with the same
+trace id and a fresh span id (metrics/transport.py).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+_TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+_CLOUD_TRACE = re.compile(r"^([0-9a-fA-F]{32})(?:/(\d{1,20}))?(?:;o=([01]))?$")
+_ZERO_TRACE, _ZERO_SPAN = "0" * 32, "0" * 16
+
+
+@dataclass(frozen=True)
+class TraceContext:
+    trace_id: str  # 32 lowercase hex digits
+    span_id: str  # 16 lowercase hex digits: the span this context's holder is in
+    sampled: bool
+
+    @property
+    def traceparent(self) -> str:
+        return f"00-{self.trace_id}-{self.span_id}-{'01' if self.sampled else '00'}"
+
+    def child(self) -> TraceContext:
+        """The context to send on an outbound request: same trace, a new span."""
+        return TraceContext(self.trace_id, secrets.token_hex(8), self.sampled)
+
+
+def parse_traceparent(value: str | None) -> TraceContext | None:
+    match = _TRACEPARENT.match((value or "").strip().lower())
+    if not match or match[1] == "ff" or match[2] == _ZERO_TRACE or match[3] == _ZERO_SPAN:
+        return None
+    return TraceContext(match[2], match[3], bool(int(match[4], 16) & 1))
+
+
+def parse_cloud_trace(value: str | None) -> TraceContext | None:
+    """`TRACE_ID/SPAN_ID;o=1`, the span id in decimal (Cloud Run's front end adds this header)."""
+    match = _CLOUD_TRACE.match((value or "").strip())
+    if not match or match[1].lower() == _ZERO_TRACE:
+        return None
+    span = int(match[2]) if match[2] else 0
+    span_hex = f"{span % 2**64:016x}" if span else secrets.token_hex(8)
+    return TraceContext(match[1].lower(), span_hex, match[3] == "1")
+
+
+def from_headers(headers: Mapping[str, str]) -> TraceContext:
+    """The request's trace (traceparent first, then X-Cloud-Trace-Context), or a new one started here."""
+    found = parse_traceparent(headers.get("traceparent")) or parse_cloud_trace(headers.get("x-cloud-trace-context"))
+    return found or TraceContext(secrets.token_hex(16), secrets.token_hex(8), False)
+
+
+current_call_id: ContextVar[str | None] = ContextVar("callqueue_call_id", default=None)
+current_trace: ContextVar[TraceContext | None] = ContextVar("callqueue_trace", default=None)
+
+
+def bind_call(call_id: str | None, traceparent: str | None = None) -> None:
+    """From here on in this task, log lines and outbound requests belong to this call (None: to no call)."""
+    current_call_id.set(call_id)
+    current_trace.set(parse_traceparent(traceparent))
+
+
+def outbound_traceparent() -> str | None:
+    trace = current_trace.get()
+    return trace.child().traceparent if trace is not None else None

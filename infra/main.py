@@ -1,9 +1,10 @@
-"""The cdktf app: every environment file becomes a foundation stack and, once it has a release, a stack.
+"""The cdktf app: every environment file becomes a foundation stack and a services stack.
 
 `cdktf synth` runs this module (see cdktf.json); `python -m infra.main` does the same without the CLI, which is
-how CI synthesizes. Stacks: `<env>-foundation` (make bootstrap) for every environment, and `<env>` (make deploy)
-for every environment with a release record (`releases/<env>.json`: the queue image digest it runs). An
-environment without one is reported and skipped: nothing can be deployed before its image exists.
+how CI synthesizes. Stacks: `<env>-foundation` (make bootstrap) and `<env>` (make deploy), which runs the queue
+image digest of the environment's release record (`releases/<env>.json`). An environment without one still gets
+its services stack, to read and review, with the queue image marked unreleased: its plan fails with how to
+record one (infra/image.py), and `make synth` says so.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from infra.config import ConfigError, Environment, load_environments
 from infra.naming import REPO_ROOT
-from infra.releases import RELEASES_DIR, ReleaseError, read_release, release_path
+from infra.releases import RELEASES_DIR, ReleaseError, how_to_release, read_release, release_path
 
 if TYPE_CHECKING:
     from cdktf import App
@@ -31,7 +32,8 @@ def build_app(
 ) -> App:
     """An App with every stack; the provider bindings are imported here, not at module import.
 
-    Environments without a release record get only their foundation; `notes` (when given) says which.
+    Environments without a release record get a services stack that cannot be planned; `notes` (when given)
+    says which.
     """
     from cdktf import App
 
@@ -43,14 +45,12 @@ def build_app(
     for env in envs:
         FoundationStack(app, env, envs)
         release = read_release(env.name, releases_dir)
-        if release is None:
-            if notes is not None:
-                path = _shown(release_path(env.name, releases_dir))
-                notes.append(
-                    f"{env.name}: no release record ({path}), so only {env.name}-foundation is synthesized."
-                    f" Record one with `make image ENV={env.name}` or `make promote FROM=… TO={env.name}`"
-                )
-            continue
+        if release is None and notes is not None:
+            path = _shown(release_path(env.name, releases_dir))
+            notes.append(
+                f"{env.name}: no release record ({path}): its stack is synthesized for reading, with the queue image"
+                f" marked unreleased, and a plan of it fails. Fix: {how_to_release(env.name)}"
+            )
         EnvironmentStack(app, env, release)
     return app
 

@@ -45,6 +45,7 @@ from infra.releases import (
     RELEASES_DIR,
     Release,
     ReleaseError,
+    how_to_release,
     read_release,
     release_path,
     write_release,
@@ -228,8 +229,8 @@ class Releaser:
         release = read_release(env.name, self.releases_dir)
         if release is None:
             raise ReleaseFailure(
-                f"{env.name} has no release record ({release_path(env.name, self.releases_dir).name}). Fix: make image"
-                f" ENV={env.name}, or make promote FROM=<environment> TO={env.name}"
+                f"{env.name} has no release record ({release_path(env.name, self.releases_dir).name})."
+                f" Fix: {how_to_release(env.name)}"
             )
         return release
 

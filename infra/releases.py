@@ -31,6 +31,11 @@ class Release(BaseModel):
     source: str = Field(min_length=1, description="how it got here: built, promoted from …, rollback")
 
 
+def how_to_release(env_name: str) -> str:
+    """The fix wherever a record is missing: the release tool, `make synth`'s note, the stack's plan-time check."""
+    return f"make image ENV={env_name}, or make promote FROM=<environment> TO={env_name}"
+
+
 def release_path(env_name: str, directory: Path = RELEASES_DIR) -> Path:
     return directory / f"{env_name}.json"
 

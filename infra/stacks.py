@@ -2,7 +2,8 @@
 
 The foundation (infra/foundation.py, `make bootstrap`) must be applied first: APIs, state bucket, registry. This
 stack only reads what it does not own: the project's number, the queue image at the digest of the environment's
-release record, the agent's and backend's images, the Plivo secrets, each checked at plan time.
+release record, the agent's and backend's images, the Plivo secrets, each checked at plan time. Without a record
+(`release` None) the stack is the same but for its queue image, marked unreleased, whose check refuses to plan.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from infra.services import CONTAINER_PORT, agent_service, backend_service, queue
 class EnvironmentStack(TerraformStack):
     """Everything one environment runs, named after its file (`cdktf deploy staging`)."""
 
-    def __init__(self, scope: Construct, env: Environment, release: Release) -> None:
+    def __init__(self, scope: Construct, env: Environment, release: Release | None) -> None:
         super().__init__(scope, env.name)
         cfg = env.config
         configure(self, env, "services")

@@ -119,6 +119,8 @@ class PlivoSim:
         self.calls: dict[str, SimCall] = {}
         self.by_call_uuid: dict[str, SimCall] = {}
         self._next_slot = 0.0
+        self._last_gate: asyncio.Event | None = None  # set once the latest created call is dialled or gone
+        self._last_dial_mono = float("-inf")
         self._tasks: set[asyncio.Task[Any]] = set()
         self.http: httpx.AsyncClient | None = None
 
@@ -143,6 +145,8 @@ class PlivoSim:
         self.by_call_uuid.clear()
         self.scripts = ScriptBook(self.default_script)
         self._next_slot = 0.0
+        self._last_gate = None
+        self._last_dial_mono = float("-inf")
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(coro)
@@ -191,7 +195,9 @@ class PlivoSim:
         dial_at = max(earliest, self._next_slot)
         self._next_slot = dial_at + self.time_scale / self.cps
         self.calls[call.request_uuid] = call
-        call.task = self._spawn(self._run(call, dial_at))
+        gate = asyncio.Event()
+        call.task = self._spawn(self._run(call, dial_at, self._last_gate, gate))
+        self._last_gate = gate
         return call
 
     def cancel_queued(self, call: SimCall) -> None:
@@ -201,9 +207,20 @@ class PlivoSim:
         self._finish(call, API_HANGUP if call.state == "in-progress" else API_CANCEL)
 
     # ----- the script
-    async def _run(self, call: SimCall, dial_at: float) -> None:
+    async def _wait_for_slot(self, dial_at: float, after: asyncio.Event | None) -> None:
+        """Plivo dials an account's calls in order, at most `cps` a second: a late wake-up (a loaded machine) delays
+        the following dials, it never lets two go out together."""
         await asyncio.sleep(max(0.0, dial_at - time.monotonic()))
-        self._dial(call)
+        if after is not None:
+            await after.wait()
+        await asyncio.sleep(max(0.0, self._last_dial_mono + self.time_scale / self.cps - time.monotonic()))
+
+    async def _run(self, call: SimCall, dial_at: float, after: asyncio.Event | None, gate: asyncio.Event) -> None:
+        try:
+            await self._wait_for_slot(dial_at, after)
+            self._dial(call)
+        finally:  # dialled, or canceled while queued: the next call may go
+            gate.set()
         script = call.script
         await self._sleep(script.ring_after)
         planned = OUTCOMES[script.outcome]
@@ -225,6 +242,7 @@ class PlivoSim:
         self._finish(call, planned if talk == script.talk_for else TIME_LIMIT)
 
     def _dial(self, call: SimCall) -> None:
+        self._last_dial_mono = time.monotonic()
         call.call_uuid = str(uuid.uuid4())
         self.by_call_uuid[call.call_uuid] = call
         call.initiation_time = time.time()

@@ -239,7 +239,7 @@ class PlivoSim:
         self._spawn(self._fetch_answer_url(call))
         talk = script.talk_for if call.time_limit is None else min(script.talk_for, call.time_limit)
         await self._sleep(talk)
-        self._finish(call, planned if talk == script.talk_for else TIME_LIMIT)
+        self._finish(call, planned if talk == script.talk_for else TIME_LIMIT, talked=talk)
 
     def _dial(self, call: SimCall) -> None:
         self._last_dial_mono = time.monotonic()
@@ -248,7 +248,9 @@ class PlivoSim:
         call.initiation_time = time.time()
         call.mark("initiated")
 
-    def _finish(self, call: SimCall, ending: Ending) -> None:
+    def _finish(self, call: SimCall, ending: Ending, talked: float | None = None) -> None:
+        """`talked`: the scripted talk time of a call that ended as scripted; its duration is exactly that (a late
+        wake-up on a loaded machine does not lengthen it). A hang-up by the API reports the time measured."""
         if call.ended:
             return
         if call.task is not None and call.task is not asyncio.current_task():
@@ -259,7 +261,8 @@ class PlivoSim:
         call.ending = ending
         call.end_time, call.ended_mono = time.time(), time.monotonic()
         if call.answer_mono is not None:
-            call.duration = round((call.ended_mono - call.answer_mono) / self.time_scale)
+            elapsed = (call.ended_mono - call.answer_mono) / self.time_scale
+            call.duration = round(elapsed if talked is None else talked)
             if call.script.recording:
                 call.recording_id = str(uuid.uuid4())
         call.mark(ending.call_status)

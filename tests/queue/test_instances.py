@@ -73,8 +73,10 @@ def test_pacing_holds_across_instances(spawn: Spawn, service_env: dict[str, str]
 def test_kill_9_at_each_dispatch_step_then_every_call_is_dispatched_once(
     spawn: Spawn, service_env: dict[str, str], sims: Sims, point: str
 ) -> None:
+    feeder = spawn({**service_env, "DISPATCH_WORKERS": "0"})  # all three queued before anything dispatches:
+    ids = queue_many(feeder.url, 3)  # the doomed instance dies at its first claim, so it cannot take them itself
+    feeder.stop()
     doomed = spawn({**service_env, "DISPATCH_WORKERS": "1", "CALLQUEUE_CRASH_AT": point})
-    ids = queue_many(doomed.url, 3)
     assert doomed.proc.wait(20) == -signal.SIGKILL, "the crash point killed the instance"
     survivor = spawn({**service_env, "DISPATCH_WORKERS": "2"})
     wait_for(all_dispatched(survivor.url, ids), 60, "every call dispatched after the crash")

@@ -71,14 +71,18 @@ def test_start_places_the_call_and_answers_the_request_uuid_as_call_uuid(
 def test_status_endpoint_follows_the_call_to_its_end(
     agent: str, plivo: str, receiver: Receiver, until: Callable[..., Any]
 ) -> None:
-    script(plivo, PHONE, queue_for=10, talk_for=4, recording=True)
-    request_uuid = httpx.post(f"{agent}/start", json=start_body(receiver)).json()["call_uuid"]
-    first = httpx.get(f"{agent}/calls/call-1").json()
-    assert first == {"call_id": "call-1", "request_uuid": request_uuid, "call_uuid": None, "status": "queued",
-                     "duration": None, "hangup_cause": None, "recording_url": None}  # fmt: skip
+    """Two calls, so each state is held while it is read (no timing window): call-1 runs to its end, then call-2
+    stays queued at Plivo."""
+    script(plivo, PHONE, talk_for=4, recording=True)
+    httpx.post(f"{agent}/start", json=start_body(receiver)).raise_for_status()
     done = until(lambda: (s := httpx.get(f"{agent}/calls/call-1").json())["status"] == "completed" and s)
     assert done["call_uuid"] and done["duration"] == 4 and done["hangup_cause"] == "Normal Hangup"
     assert done["recording_url"]
+    script(plivo, PHONE, queue_for=1_000_000)
+    request_uuid = httpx.post(f"{agent}/start", json=start_body(receiver, "call-2")).json()["call_uuid"]
+    queued = httpx.get(f"{agent}/calls/call-2").json()
+    assert queued == {"call_id": "call-2", "request_uuid": request_uuid, "call_uuid": None, "status": "queued",
+                      "duration": None, "hangup_cause": None, "recording_url": None}  # fmt: skip
 
 
 def test_unknown_call_id_is_404(agent: str) -> None:

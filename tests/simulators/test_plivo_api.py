@@ -143,7 +143,7 @@ def test_list_finds_a_finished_call_by_destination_and_end_time(
 def test_cancel_a_queued_request_sends_a_cancel_hangup(
     plivo: str, rest: httpx.Client, receiver: Receiver, until: Callable[..., Any]
 ) -> None:
-    script(plivo, DEST, queue_for=100)
+    script(plivo, DEST, queue_for=HOLD)
     request_uuid = rest.post("Call/", json=call_body(receiver)).json()["request_uuid"]
     assert rest.delete(f"Request/{request_uuid}/").status_code == 204
     assert rest.delete(f"Request/{request_uuid}/").status_code == 404

@@ -10,7 +10,14 @@ from pathlib import Path
 
 from bench.common import machine
 
-SECTIONS = ("bench.enqueue", "bench.metrics_cost", "bench.pacing", "bench.tracking", "bench.infra_synth")
+SECTIONS = (
+    "bench.enqueue",
+    "bench.memory",
+    "bench.metrics_cost",
+    "bench.pacing",
+    "bench.tracking",
+    "bench.infra_synth",
+)
 RESULTS = Path(__file__).with_name("results.md")
 
 

@@ -119,8 +119,8 @@ class PlivoSim:
         self.calls: dict[str, SimCall] = {}
         self.by_call_uuid: dict[str, SimCall] = {}
         self._next_slot = 0.0
-        self._last_gate: asyncio.Event | None = None  # set once the latest created call is dialled or gone
-        self._last_dial_mono = float("-inf")
+        self._last_dial = float("-inf")  # monotonic time of the latest dial: CPS spaces actual dials, not plans
+        self._dial_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.http: httpx.AsyncClient | None = None
 
@@ -145,8 +145,8 @@ class PlivoSim:
         self.by_call_uuid.clear()
         self.scripts = ScriptBook(self.default_script)
         self._next_slot = 0.0
-        self._last_gate = None
-        self._last_dial_mono = float("-inf")
+        self._last_dial = float("-inf")
+        self._dial_lock = asyncio.Lock()
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(coro)
@@ -195,9 +195,7 @@ class PlivoSim:
         dial_at = max(earliest, self._next_slot)
         self._next_slot = dial_at + self.time_scale / self.cps
         self.calls[call.request_uuid] = call
-        gate = asyncio.Event()
-        call.task = self._spawn(self._run(call, dial_at, self._last_gate, gate))
-        self._last_gate = gate
+        call.task = self._spawn(self._run(call, dial_at))
         return call
 
     def cancel_queued(self, call: SimCall) -> None:
@@ -207,20 +205,13 @@ class PlivoSim:
         self._finish(call, API_HANGUP if call.state == "in-progress" else API_CANCEL)
 
     # ----- the script
-    async def _wait_for_slot(self, dial_at: float, after: asyncio.Event | None) -> None:
-        """Plivo dials an account's calls in order, at most `cps` a second: a late wake-up (a loaded machine) delays
-        the following dials, it never lets two go out together."""
+    async def _run(self, call: SimCall, dial_at: float) -> None:
         await asyncio.sleep(max(0.0, dial_at - time.monotonic()))
-        if after is not None:
-            await after.wait()
-        await asyncio.sleep(max(0.0, self._last_dial_mono + self.time_scale / self.cps - time.monotonic()))
-
-    async def _run(self, call: SimCall, dial_at: float, after: asyncio.Event | None, gate: asyncio.Event) -> None:
-        try:
-            await self._wait_for_slot(dial_at, after)
+        # A late wake-up (loaded machine) must not bring the next dial closer than 1/CPS to this one.
+        async with self._dial_lock:
+            await asyncio.sleep(max(0.0, self._last_dial + self.time_scale / self.cps - time.monotonic()))
+            self._last_dial = time.monotonic()
             self._dial(call)
-        finally:  # dialled, or canceled while queued: the next call may go
-            gate.set()
         script = call.script
         await self._sleep(script.ring_after)
         planned = OUTCOMES[script.outcome]
@@ -242,15 +233,14 @@ class PlivoSim:
         self._finish(call, planned if talk == script.talk_for else TIME_LIMIT, talked=talk)
 
     def _dial(self, call: SimCall) -> None:
-        self._last_dial_mono = time.monotonic()
         call.call_uuid = str(uuid.uuid4())
         self.by_call_uuid[call.call_uuid] = call
         call.initiation_time = time.time()
         call.mark("initiated")
 
     def _finish(self, call: SimCall, ending: Ending, talked: float | None = None) -> None:
-        """`talked`: the scripted talk time of a call that ended as scripted; its duration is exactly that (a late
-        wake-up on a loaded machine does not lengthen it). A hang-up by the API reports the time measured."""
+        """End the call. `talked`: script seconds of a talk that ran its course, reported as is (a loaded machine's
+        late wake-up is not part of the call); a call ended early (cancel, hang-up) reports the time it talked."""
         if call.ended:
             return
         if call.task is not None and call.task is not asyncio.current_task():
@@ -261,8 +251,8 @@ class PlivoSim:
         call.ending = ending
         call.end_time, call.ended_mono = time.time(), time.monotonic()
         if call.answer_mono is not None:
-            elapsed = (call.ended_mono - call.answer_mono) / self.time_scale
-            call.duration = round(elapsed if talked is None else talked)
+            measured = (call.ended_mono - call.answer_mono) / self.time_scale
+            call.duration = round(talked if talked is not None else measured)
             if call.script.recording:
                 call.recording_id = str(uuid.uuid4())
         call.mark(ending.call_status)

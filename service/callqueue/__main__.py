@@ -8,6 +8,7 @@ import uvicorn
 
 from callqueue.api.app import create_app
 from callqueue.logs import configure_logging
+from callqueue.serving import uvicorn_config
 from callqueue.settings import SettingsError, load_settings
 
 
@@ -18,17 +19,7 @@ def main() -> int:
         print(f"callqueue: configuration error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings)
-    uvicorn.run(
-        create_app(settings),
-        host="0.0.0.0",
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        log_config=None,  # keep the handlers configure_logging installed
-        access_log=False,  # Cloud Run logs every request itself
-        timeout_graceful_shutdown=8,
-        proxy_headers=True,
-        forwarded_allow_ips="*",
-    )
+    uvicorn.Server(uvicorn_config(create_app(settings), settings)).run()
     return 0
 
 

@@ -3,6 +3,11 @@
 On SIGTERM (uvicorn → lifespan shutdown) the loops stop taking new work at once; a dispatch in progress gets a few
 seconds to finish and is otherwise left leased in Redis, where another instance reconciles it. Nothing in memory
 is needed by anyone else, so Cloud Run's ~10 s grace is enough.
+
+When Redis is unavailable (down, full, read-only) a loop stops and waits with a growing backoff (OUTAGE_BACKOFF_S),
+logging one line per step, then pings Redis and resumes with one line saying so. Only the first failure of an
+outage carries a traceback (at most one per OUTAGE_TRACEBACK_EVERY_S), so an outage of seconds costs a few lines,
+not thousands.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,11 +32,13 @@ from callqueue.clients.plivo import PlivoBudget, PlivoClient
 from callqueue.delivery.outbox import ResultDelivery
 from callqueue.dispatch.reconcile import DispatchReconciler
 from callqueue.dispatch.worker import DispatchWorker, sleep_or_stop
+from callqueue.metrics.callbacks import RefusedCallbacks
 from callqueue.metrics.clients import MeasuredAgentClient, MeasuredBackendClient
 from callqueue.metrics.process import ProcessMetrics
 from callqueue.metrics.transport import outbound_client
 from callqueue.operator.history import HistorySampler
 from callqueue.settings import Settings
+from callqueue.store.availability import is_unavailable, unavailable_reason
 from callqueue.store.calls import CallStore
 from callqueue.store.connection import redis_client
 from callqueue.store.policy_guard import PolicyGuard, RedisPolicyError
@@ -38,12 +46,15 @@ from callqueue.tracing import bind_call
 from callqueue.tracking.agent_stream import AgentEventConsumer
 from callqueue.tracking.cadence import Cadence
 from callqueue.tracking.checker import Checker
+from callqueue.tracking.rejections import Rejections
 from callqueue.tracking.scheduler import TrackingScheduler
 from callqueue.tracking.sources import Sources
 
 log = logging.getLogger("callqueue.runtime")
 DRAIN_GRACE_S = 6.0
 MAINTENANCE_INTERVAL_S = 1.0
+OUTAGE_BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # waits of a loop while Redis is unavailable, then 30 s
+OUTAGE_TRACEBACK_EVERY_S = 300.0  # at most one traceback of a Redis outage per this many seconds, all loops together
 Loop = Callable[[asyncio.Event], Awaitable[None]]
 
 
@@ -59,8 +70,11 @@ class Runtime:
     guard: PolicyGuard
     metrics: ProcessMetrics
     plivo: PlivoClient | None = None  # None without PLIVO_AUTH_ID/TOKEN: status from events and the agent only
+    rejections: Rejections = field(default_factory=Rejections)  # refused callbacks and events, counted and sampled
+    refused_callbacks: RefusedCallbacks = field(default_factory=RefusedCallbacks)  # metrics, coalesced into Redis
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    outage_traceback_at: float | None = None  # when this process last logged a Redis outage's traceback
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -111,7 +125,7 @@ class Runtime:
         checker = Checker(self.store, Sources(self.plivo, self.agent), self.plivo, cadence)
         scheduler = TrackingScheduler(self.store, checker, settings.tracker_concurrency, cadence.check_lease_ms)
         loops["tracker"] = scheduler.run
-        loops["agent-events"] = AgentEventConsumer(self.store, cadence, self.instance_id).run
+        loops["agent-events"] = AgentEventConsumer(self.store, cadence, self.instance_id, self.rejections).run
         delivery = ResultDelivery(self.store, self._backend(), self.plivo, settings.timing)
         loops["result-delivery"] = delivery.run
         loops["history"] = HistorySampler(self.store).run
@@ -131,7 +145,9 @@ class Runtime:
             try:
                 await self.store.heartbeat(self.instance_id)
                 await reconciler.run_once()
-            except Exception:
+            except Exception as exc:
+                if is_unavailable(exc):
+                    raise  # the guard backs off until Redis is back
                 log.exception("maintenance pass failed; retrying")
             await sleep_or_stop(stop, MAINTENANCE_INTERVAL_S)
 
@@ -166,14 +182,34 @@ class Runtime:
         log.info("instance %s started %d background loops", self.instance_id, len(self.tasks))
 
     async def _guard(self, name: str, loop: Loop) -> None:
+        outage_since: float | None = None
+        step = 0
         while not self.stop.is_set():
             try:
+                if outage_since is not None:
+                    await self.redis.ping()
+                    log.warning("background loop %s: redis is back after %.1f s; resuming", name,
+                                time.monotonic() - outage_since)  # fmt: skip
+                    outage_since, step = None, 0
                 await loop(self.stop)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("background loop %s crashed; restarting in 1 s", name)
-                await sleep_or_stop(self.stop, 1.0)
+            except Exception as exc:
+                reason = unavailable_reason(exc) if is_unavailable(exc) else None
+                if reason is None:
+                    log.exception("background loop %s crashed; restarting in 1 s", name)
+                    await sleep_or_stop(self.stop, 1.0)
+                    continue
+                outage_since = outage_since if outage_since is not None else time.monotonic()
+                delay = OUTAGE_BACKOFF_S[min(step, len(OUTAGE_BACKOFF_S) - 1)]
+                step += 1
+                now = time.monotonic()
+                first = self.outage_traceback_at is None or now - self.outage_traceback_at > OUTAGE_TRACEBACK_EVERY_S
+                if first:
+                    self.outage_traceback_at = now
+                log.error("background loop %s: redis is %s; waiting %.1f s (step %d)", name, reason, delay, step,
+                          exc_info=exc if first else None)  # fmt: skip
+                await sleep_or_stop(self.stop, delay)
 
     async def shutdown(self, grace_s: float = DRAIN_GRACE_S) -> None:
         self.stop.set()
@@ -190,6 +226,8 @@ class Runtime:
                 )
         with contextlib.suppress(Exception):
             await self.store.forget(self.instance_id, self.worker_ids if self.tasks else [])
+        with contextlib.suppress(Exception):
+            await self.refused_callbacks.close(self.redis, self.store.keys)
         await self.http.aclose()
         await self.redis.aclose()
 

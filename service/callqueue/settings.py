@@ -102,6 +102,27 @@ PLAIN_VARIABLES: tuple[PlainVariable, ...] = (
         " metadata.google.internal (tests point it at a simulator)",
     ),
     PlainVariable(
+        "MAX_QUEUED_CALLS",
+        "50000",
+        "calls waiting in the queue, all instances; beyond it POST /api/calls/queue answers 429 with Retry-After and"
+        " writes nothing (size Redis for this many queued calls: see bench/results.md for the bytes per call)",
+    ),
+    PlainVariable(
+        "CALL_RETENTION",
+        "86400",
+        "seconds a finished call (record, history, Idempotency-Key, uuid indexes) is kept after its final status,"
+        " then expires; longer while its result is still being delivered",
+    ),
+    PlainVariable(
+        "CLIENT_HEADER_TIMEOUT",
+        "10",
+        "seconds a client has to send a request's headers, from connecting or from its previous answer; then the"
+        " connection is closed (slow clients cannot hold the public service)",
+    ),
+    PlainVariable(
+        "CLIENT_BODY_TIMEOUT", "15", "seconds a client has to send a request's body once its headers arrived: then 408"
+    ),
+    PlainVariable(
         "GOOGLE_CLOUD_PROJECT",
         None,
         "project id for the trace field of JSON log lines (`logging.googleapis.com/trace`); unset, lines carry"
@@ -171,6 +192,10 @@ class Settings:
     log_level: str
     log_format: Literal["auto", "json", "text"]
     on_cloud_run: bool
+    max_queued_calls: int
+    call_retention: int
+    client_header_timeout: int
+    client_body_timeout: int
     redis_ca_cert: str | None = None
     redis_allow_eviction: bool = False
     gce_metadata_host: str | None = None
@@ -310,6 +335,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         redis_ca_cert=redis_ca_cert,
         redis_allow_eviction=parse_bool("REDIS_ALLOW_EVICTION", req("REDIS_ALLOW_EVICTION")),
         gce_metadata_host=get("GCE_METADATA_HOST"),
+        max_queued_calls=_int("MAX_QUEUED_CALLS", req("MAX_QUEUED_CALLS"), 1, 10_000_000),
+        call_retention=_int("CALL_RETENTION", req("CALL_RETENTION"), 3600, 90 * 86400),
+        client_header_timeout=_int("CLIENT_HEADER_TIMEOUT", req("CLIENT_HEADER_TIMEOUT"), 1, 300),
+        client_body_timeout=_int("CLIENT_BODY_TIMEOUT", req("CLIENT_BODY_TIMEOUT"), 1, 300),
         google_cloud_project=get("GOOGLE_CLOUD_PROJECT"),
         metrics_enabled=parse_bool("METRICS_ENABLED", req("METRICS_ENABLED")),
     )

@@ -156,6 +156,6 @@ def test_redis_down_gives_503_naming_redis_and_accepts_nothing() -> None:
         health = client.get("/api/health")
         assert health.status_code == 503 and health.json()["failing"] == ["redis"]
         queued = client.post("/api/calls/queue", json=CALL)
-        assert queued.status_code == 503
-        assert queued.json()["errors"] == [{"dependency": "redis"}]
+        assert queued.status_code == 503 and queued.headers["Retry-After"] == "5"
+        assert queued.json()["errors"] == [{"dependency": "redis", "reason": "unreachable (ConnectionError)"}]
         assert "nothing was written" in queued.json()["message"]

@@ -10,7 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
+from callqueue.api.app import create_app
 from callqueue.dispatch.crash_points import AFTER_CLAIM, AFTER_START
+from callqueue.settings import load_settings
+from local.simulators.server import running
 from tests.queue.conftest import ServiceProcess, Sims, wait_for
 
 Spawn = Callable[[dict[str, str]], ServiceProcess]
@@ -73,11 +76,11 @@ def test_pacing_holds_across_instances(spawn: Spawn, service_env: dict[str, str]
 def test_kill_9_at_each_dispatch_step_then_every_call_is_dispatched_once(
     spawn: Spawn, service_env: dict[str, str], sims: Sims, point: str
 ) -> None:
-    feeder = spawn({**service_env, "DISPATCH_WORKERS": "0"})  # all three queued before anything dispatches:
-    ids = queue_many(feeder.url, 3)  # the doomed instance dies at its first claim, so it cannot take them itself
-    feeder.stop()
+    # Queued before the doomed instance exists: its crash must not race (and cut short) the enqueue requests.
+    with running(create_app(load_settings({**service_env, "DISPATCH_WORKERS": "0"}), background=False)) as api:
+        ids = queue_many(api, 3)
     doomed = spawn({**service_env, "DISPATCH_WORKERS": "1", "CALLQUEUE_CRASH_AT": point})
-    assert doomed.proc.wait(20) == -signal.SIGKILL, "the crash point killed the instance"
+    assert doomed.proc.wait(60) == -signal.SIGKILL, "the crash point killed the instance"
     survivor = spawn({**service_env, "DISPATCH_WORKERS": "2"})
     wait_for(all_dispatched(survivor.url, ids), 60, "every call dispatched after the crash")
     per_call = Counter(s["call_id"] for s in sims.starts())

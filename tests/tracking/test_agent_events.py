@@ -4,6 +4,7 @@ entries a dead consumer read but never acknowledged are taken over."""
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any, cast
 
 import pytest
@@ -30,15 +31,17 @@ def test_agent_stream_drives_status_and_survives_bad_entries(
     # Before the service starts: a consumer that read an entry and died without acknowledging it.
     r = redis.Redis.from_url(redis_url, decode_responses=True)
     r.xgroup_create(stream, "tracker", id="0", mkstream=True)
-    r.xadd(stream, {"call_id": "orphan-call", "status": "ringing", "at": "1", "source": "agent"})
+    r.xadd(stream, {"call_id": uuid.uuid4().hex, "status": "ringing", "at": "1", "source": "agent"})
     assert r.xreadgroup("tracker", "dead-instance", {stream: ">"}, count=10)
 
     s = stack(agent_redis=True)
     wait_for(lambda: pending(r, stream) == 0, 5, "takeover of the orphaned entry")
+    unknown = uuid.uuid4().hex
     bad_entries: list[dict[bytes | str, bytes | str | int | float]] = [
         {"status": "ringing", "at": "1"},
-        {"call_id": "x", "status": "exploded", "at": "1"},
-        {"call_id": "x", "status": "completed", "duration": "forever", "at": "1"},
+        {"call_id": unknown, "status": "exploded", "at": "1"},
+        {"call_id": unknown, "status": "completed", "duration": "forever", "at": "1"},
+        {"call_id": f"{unknown}:history", "status": "completed", "at": "1"},  # would address another key
     ]
     for bad in bad_entries:
         r.xadd(stream, bad)  # type: ignore[arg-type]  # redis-py's stub wants an invariant dict of its union
@@ -54,4 +57,5 @@ def test_agent_stream_drives_status_and_survives_bad_entries(
     rejected = [json.loads(e) for e in cast(list[str], r.lrange(f"{key_prefix}:rejected-events", 0, -1))]
     reasons = " | ".join(e["reason"] for e in rejected)
     assert "no call_id" in reasons and "exploded" in reasons and "forever" in reasons and "unknown call" in reasons
+    assert "is not a call id" in reasons
     r.close()

@@ -64,7 +64,7 @@ def test_signature_nonce_malformed_and_unknown_call(api: httpx.Client) -> None:
     assert ok.status_code == 200, ok.text
     assert ok.json() == {"call_id": call_id, "status": "ringing", "changed": True}
     replay = api.post(path, data=RING, headers=headers)
-    assert replay.status_code == 403 and replay.json()["error"] == "nonce_replayed"
+    assert replay.status_code == 403 and replay.json()["error"] == "replayed"
 
     assert _post(api, "hangup", query, {**RING, "CallStatus": "exploded"}).status_code == 400
     assert _post(api, "hangup", query, {**RING, "CallStatus": "completed", "Duration": "x"}).status_code == 400

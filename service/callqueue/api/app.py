@@ -26,7 +26,8 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
     """Build the app; `background=False` serves the API without dispatch or tracking loops (API-only tests).
 
     With SERVICE_ROLE=webhooks only Plivo's callbacks and the health check are served and nothing runs in the
-    background: that instance is the public face Plivo reaches, while the API stays private.
+    background: that instance is the public face Plivo reaches, while the API stays private. It serves no API
+    documentation (/docs, /redoc, /openapi.json) either.
     """
     webhooks_only = settings.service_role == "webhooks"
     background = background and not webhooks_only
@@ -52,6 +53,9 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
         version=__version__,
         description="Outbound voice-AI call queue: durable, paced, truthfully tracked.",
         lifespan=lifespan,
+        docs_url=None if webhooks_only else "/docs",
+        redoc_url=None if webhooks_only else "/redoc",
+        openapi_url=None if webhooks_only else "/openapi.json",
     )
     install_error_handlers(app)
     for module in (health,) if webhooks_only else (calls, queue, health):
@@ -63,5 +67,7 @@ def create_app(settings: Settings, *, background: bool = True) -> FastAPI:
         if settings.metrics_enabled:
             app.include_router(metrics_route.router)
     app.add_middleware(CallbackTally)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, read_timeout_s=settings.client_body_timeout
+    )
     return app

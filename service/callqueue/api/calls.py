@@ -3,23 +3,55 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+import math
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from callqueue.api.deps import RuntimeDep, StoreDep
-from callqueue.api.models import QueueCallRequest, QueuedCall
+from callqueue.api.errors import error_responses
+from callqueue.api.models import QueueCallRequest, QueuedCall, call_config_problems
 from callqueue.clients.plivo import PlivoError, PlivoRateLimited
+from callqueue.ids import CALL_ID_PATTERN, CALL_ID_RULE, is_call_id, shown
+from callqueue.runtime import Runtime
+from callqueue.settings import Settings
 from callqueue.states import FINAL, CallStatus
-from callqueue.store.calls import CallStore, call_fingerprint
+from callqueue.store.calls import QueueFull, same_call
 from callqueue.tracing import bind_call, from_headers
 
 log = logging.getLogger("callqueue.api")
 router = APIRouter(prefix="/api/calls", tags=["calls"])
 IDEMPOTENCY_KEY_MAX = 200
+JSON_TYPES = ("application/json",)
+# The path parameter as documented; the id is checked in the route so that any other string is a 404, not a 422.
+CallIdPath = Annotated[
+    str, Path(description=f"the call's id: {CALL_ID_RULE}", json_schema_extra={"pattern": CALL_ID_PATTERN})
+]
+
+
+def _unknown(call_id: str) -> HTTPException:
+    return HTTPException(404, f"call_id {shown(call_id)} is unknown: use the call_id returned by POST /api/calls/queue")
+
+
+def _require_call_id(call_id: str) -> None:
+    """A string that is not one of our ids names no call (and must never become part of a Redis key)."""
+    if not is_call_id(call_id):
+        raise _unknown(call_id)
+
+
+def _require_json(request: Request) -> None:
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type not in JSON_TYPES:
+        got = f"got {shown(media_type)}" if media_type else "none was sent"
+        raise HTTPException(415, f"Content-Type must be application/json ({got}): send the body as JSON")
+
+
+def queue_full_retry_after_s(settings: Settings) -> int:
+    """How long a refused producer should wait: the dispatcher's time to start 1% of MAX_QUEUED_CALLS, 1–60 s."""
+    return int(min(60, max(1, math.ceil(settings.max_queued_calls / 100 / settings.dispatch_rate))))
 
 
 # The hot path: no FastAPI dependencies or body field (their generic handling cost more than the Redis write); the
@@ -43,7 +75,7 @@ def _inline_schema(model: type[QueueCallRequest]) -> dict[str, Any]:
     return inlined
 
 
-_QUEUE_OPENAPI = {
+_QUEUE_OPENAPI: dict[str, Any] = {
     "requestBody": {"required": True, "content": {"application/json": {"schema": _inline_schema(QueueCallRequest)}}},
     "parameters": [
         {
@@ -61,53 +93,89 @@ _QUEUE_OPENAPI = {
     "/queue",
     status_code=202,
     response_model=QueuedCall,
-    responses={200: {"model": QueuedCall, "description": "replay of an earlier Idempotency-Key"}},
+    responses={
+        200: {"model": QueuedCall, "description": "replay of an earlier Idempotency-Key"},
+        **error_responses(408, 409, 413, 415, 422, 429, 503),
+    },
     openapi_extra=_QUEUE_OPENAPI,
 )
 async def queue_call(request: Request) -> JSONResponse:
-    """Accept a call; answered only once it is persisted. Retrying with the same Idempotency-Key is safe."""
-    runtime = request.app.state.runtime
-    store: CallStore = runtime.store
+    """Accept a call; answered only once it is persisted. Retrying with the same Idempotency-Key is safe.
+
+    With MAX_QUEUED_CALLS calls waiting, the answer is 429 with Retry-After and nothing is written."""
+    runtime: Runtime = request.app.state.runtime
+    store, settings = runtime.store, runtime.settings
+    _require_json(request)
     idempotency_key = request.headers.get("idempotency-key")
     raw = await request.body()
     try:
         body = QueueCallRequest.model_validate_json(raw)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False), body=raw) from None
+    config = body.call_config.model_dump()
+    problems = call_config_problems(config)
+    if problems:
+        errors = [{"loc": ("body", "call_config", *loc), "msg": rule, "type": "value_error"} for loc, rule in problems]
+        raise RequestValidationError(errors, body=raw)
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
         raise HTTPException(422, f"Idempotency-Key header: must be 1 to {IDEMPOTENCY_KEY_MAX} characters")
-    config = body.call_config.model_dump()
     trace = from_headers(request.headers)
-    result = await store.enqueue(body.phone_number, body.campaign_id, config, idempotency_key, trace.traceparent)
+    try:
+        result = await store.enqueue(
+            body.phone_number,
+            body.campaign_id,
+            config,
+            idempotency_key,
+            max_queued=settings.max_queued_calls,
+            retention_s=settings.call_retention,
+            traceparent=trace.traceparent,
+        )
+    except QueueFull as full:
+        retry_after = queue_full_retry_after_s(settings)
+        raise HTTPException(
+            429,
+            f"the queue holds {full.queued} calls (MAX_QUEUED_CALLS={settings.max_queued_calls}): nothing was"
+            f" written; retry after {retry_after} s",
+            headers={"Retry-After": str(retry_after)},
+        ) from None
     if not result.replayed:
         runtime.metrics.call_enqueued(body.campaign_id)
         return JSONResponse({"call_id": result.call_id, "status": "queued", "replayed": False}, 202)
     record = await store.get(result.call_id)
-    if record is None:  # the key outlived its call (should not happen: both live in the same Redis)
+    if record is None:  # the key expired with its call between two reads
         raise HTTPException(409, "Idempotency-Key refers to a call that no longer exists; use a new key")
-    if record.fingerprint and record.fingerprint != call_fingerprint(body.phone_number, body.campaign_id, config):
+    if record.fingerprint and not same_call(record.fingerprint, body.phone_number, body.campaign_id, config):
         raise HTTPException(409, "Idempotency-Key was already used for a different call; use a new key for a new call")
     replay = QueuedCall(call_id=record.call_id, status=record.status.value, replayed=True)
     return JSONResponse(replay.model_dump(), 200, headers={"Idempotent-Replayed": "true"})
 
 
-@router.get("/{call_id}")
-async def get_call(call_id: str, store: StoreDep) -> dict[str, Any]:
-    """The call record with its status history (time, status, source, detail)."""
+@router.get("/{call_id}", responses=error_responses(404, 413, 422, 503))
+async def get_call(call_id: CallIdPath, store: StoreDep) -> dict[str, Any]:
+    """The call record with its status history (time, status, source, detail). Finished calls are kept
+    CALL_RETENTION seconds, then this answers 404."""
+    _require_call_id(call_id)
     record = await store.get(call_id)
     if record is None:
-        raise HTTPException(404, f"call_id {call_id!r} is unknown: use the call_id returned by POST /api/calls/queue")
+        raise _unknown(call_id)
     return record.as_json()
 
 
-@router.post("/{call_id}/cancel", responses={202: {"description": "the call is with the agent: stop asked of Plivo"}})
-async def cancel_call(call_id: str, runtime: RuntimeDep) -> JSONResponse:
+@router.post(
+    "/{call_id}/cancel",
+    responses={
+        202: {"description": "the call is with the agent: stop asked of Plivo"},
+        **error_responses(404, 409, 413, 422, 502, 503),
+    },
+)
+async def cancel_call(call_id: CallIdPath, runtime: RuntimeDep) -> JSONResponse:
     """Cancel a call. Queued: it is never dialled afterwards. With the agent: Plivo is asked to take it out of its
     queue or hang it up, and the outcome arrives like any other (usually `canceled`, or `completed` once answered)."""
+    _require_call_id(call_id)
     store = runtime.store
     outcome, status = await store.cancel(call_id)
     if outcome == "missing":
-        raise HTTPException(404, f"call_id {call_id!r} is unknown: use the call_id returned by POST /api/calls/queue")
+        raise _unknown(call_id)
     if outcome == "canceled":
         return JSONResponse({"call_id": call_id, "status": "canceled"}, 200)
     if status is None or CallStatus(status) in FINAL:
@@ -118,7 +186,7 @@ async def cancel_call(call_id: str, runtime: RuntimeDep) -> JSONResponse:
         raise HTTPException(409, f"call {call_id} is {status} and PLIVO_AUTH_ID/TOKEN are not set: cannot stop it")
     record = await store.get(call_id)
     if record is None:
-        raise HTTPException(404, f"call_id {call_id!r} is unknown: use the call_id returned by POST /api/calls/queue")
+        raise _unknown(call_id)
     bind_call(call_id, record.traceparent)
     try:
         stopped = await runtime.plivo.stop(call_uuid=record.call_uuid, request_uuid=record.request_uuid)

@@ -1,15 +1,63 @@
-"""Uniform error answers: what is wrong, and how to fix it; Redis outages become 503 naming the dependency."""
+"""Uniform error answers: what is wrong, and how to fix it; Redis outages become 503 naming the dependency.
+
+Every 4xx/5xx body is `{"error", "message", "errors"}` (models.ErrorBody); `error_responses` documents the codes a
+route answers in the OpenAPI schema.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from callqueue.api.models import ErrorBody
+from callqueue.store.availability import unavailable_reason
+
+log = logging.getLogger("callqueue.api")
+REDIS_RETRY_AFTER_S = 5
+ERROR_NAMES = {
+    400: "bad_request",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "request_timeout",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "queue_full",
+    500: "internal_error",
+    502: "bad_gateway",
+    503: "dependency_unavailable",
+}
+_DESCRIPTIONS = {
+    400: "malformed callback",
+    403: "callback signature missing, wrong, or replayed",
+    404: "unknown call (or a call id that is not one of ours)",
+    408: "request body not received within CLIENT_BODY_TIMEOUT",
+    409: "conflict with the call's state or with an earlier Idempotency-Key",
+    413: "request body larger than MAX_BODY_BYTES",
+    415: "Content-Type is not application/json",
+    422: "invalid input: `errors` names each field and its rule",
+    429: "the queue holds MAX_QUEUED_CALLS calls: retry after Retry-After seconds",
+    502: "Plivo did not take the request; nothing changed",
+    503: "Redis is unreachable or full: nothing was written; retry after Retry-After seconds",
+}
+
+
+def error_responses(*codes: int, json_route: bool = True) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route: each code with the uniform error body. Errors are JSON even where the route
+    answers text or HTML (`json_route=False`: FastAPI would otherwise document them in the route's media type; the
+    reference is to the ErrorBody component that the JSON routes of the same app register)."""
+    if json_route:
+        return {code: {"model": ErrorBody, "description": _DESCRIPTIONS[code]} for code in codes}
+    content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    return {code: {"description": _DESCRIPTIONS[code], "content": content} for code in codes}
 
 
 def error_response(
@@ -40,27 +88,40 @@ async def _validation(_: Request, exc: Exception) -> JSONResponse:
 async def _http(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-    names = {404: "not_found", 405: "method_not_allowed", 409: "conflict", 413: "payload_too_large"}
     return error_response(
         exc.status_code,
-        names.get(exc.status_code, "http_error"),
+        ERROR_NAMES.get(exc.status_code, "http_error"),
         detail,
         headers=getattr(exc, "headers", None),
     )
 
 
-async def _redis_down(_: Request, exc: Exception) -> JSONResponse:
+def redis_unavailable_response(reason: str) -> JSONResponse:
     return error_response(
         503,
         "dependency_unavailable",
-        f"redis is unreachable ({type(exc).__name__}); nothing was written. Retry later; check REDIS_URL.",
-        [{"dependency": "redis"}],
-        headers={"Retry-After": "5"},
+        f"redis is {reason}; nothing was written. Retry after {REDIS_RETRY_AFTER_S} s; if it lasts, check REDIS_URL"
+        " and the Redis instance's memory.",
+        [{"dependency": "redis", "reason": reason}],
+        headers={"Retry-After": str(REDIS_RETRY_AFTER_S)},
     )
+
+
+async def _redis(_: Request, exc: Exception) -> JSONResponse:
+    reason = unavailable_reason(exc)
+    if reason is not None:
+        return redis_unavailable_response(reason)
+    log.error("request failed on an unexpected Redis error", exc_info=exc)
+    return await _internal(_, exc)
+
+
+async def _internal(_: Request, exc: Exception) -> JSONResponse:
+    """Last resort, so even a bug answers the documented body (the server logs the traceback)."""
+    return error_response(500, "internal_error", "the service failed unexpectedly; the cause is in its log")
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
-    app.add_exception_handler(RedisConnectionError, _redis_down)
-    app.add_exception_handler(RedisTimeoutError, _redis_down)
+    app.add_exception_handler(RedisError, _redis)
+    app.add_exception_handler(Exception, _internal)

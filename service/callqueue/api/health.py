@@ -1,23 +1,35 @@
 """/api/live: the process serves (Cloud Run's liveness probe). /api/health: the version, the effective timing
 profile, and Redis: 503 naming it when it is down or runs with an eviction policy the service refuses (the
-startup probe). Liveness touches no dependency, so a Redis failover never restarts every instance at once."""
+startup probe). Liveness touches no dependency, so a Redis failover never restarts every instance at once.
+
+On the public webhooks role the health answer names no host, instance or setting: only the status, version, role
+and, when Redis fails, why in a few words (a refused policy is named, a host never).
+"""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from redis.exceptions import RedisError
 
 from callqueue import __version__
 from callqueue.api.deps import RuntimeDep
+from callqueue.api.errors import error_responses
+from callqueue.runtime import Runtime
+from callqueue.store.availability import unavailable_reason
 
 router = APIRouter(prefix="/api", tags=["health"])
 
 
-def timing_json(runtime: RuntimeDep) -> dict[str, Any]:
+class Liveness(BaseModel):
+    status: Literal["alive"]
+
+
+def timing_json(runtime: Runtime) -> dict[str, Any]:
     t = runtime.settings.timing
     return {
         "profile": t.name,
@@ -27,36 +39,46 @@ def timing_json(runtime: RuntimeDep) -> dict[str, Any]:
     }
 
 
-@router.get("/live")
-async def live() -> dict[str, str]:
-    return {"status": "alive"}
+@router.get("/live", response_model=Liveness, responses=error_responses(413))
+async def live() -> Liveness:
+    """The process serves requests; nothing else is touched (Cloud Run's liveness probe)."""
+    return Liveness(status="alive")
 
 
-@router.get("/health")
+@router.get(
+    "/health",
+    responses={
+        503: {"description": "Redis is down, or its eviction policy is refused: `failing` names it"},
+        **error_responses(413),
+    },
+)
 async def health(runtime: RuntimeDep) -> JSONResponse:
-    body: dict[str, Any] = {
-        "status": "ok",
-        "version": __version__,
-        "role": runtime.settings.service_role,
-        "instance": runtime.instance_id,
-        "timing": timing_json(runtime),
-        "draining": runtime.stop.is_set(),
-    }
+    public = runtime.settings.service_role == "webhooks"
+    body: dict[str, Any] = {"status": "ok", "version": __version__, "role": runtime.settings.service_role}
+    if not public:
+        body.update(instance=runtime.instance_id, timing=timing_json(runtime))
+    body["draining"] = runtime.stop.is_set()
     started = time.perf_counter()
     try:
         await runtime.redis.ping()
         body["redis"] = {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
     except (RedisError, OSError) as exc:
         body["status"] = "unavailable"
-        body["redis"] = {"status": "unreachable", "error": f"{type(exc).__name__}: {exc}"}
+        error = unavailable_reason(exc) or type(exc).__name__
+        body["redis"] = {"status": "unreachable", "error": error if public else f"{type(exc).__name__}: {exc}"}
         body["failing"] = ["redis"]
         return JSONResponse(body, 503)
-    verdict = await runtime.guard.check()
-    body["redis"]["maxmemory_policy"] = runtime.guard.policy
+    guard = runtime.guard
+    verdict = await guard.check()
+    if not public:
+        body["redis"]["maxmemory_policy"] = guard.policy
     if verdict != "ok":
         body["status"] = "unavailable"
         body["redis"]["status"] = "refused" if verdict == "refused" else "unchecked"
-        body["redis"]["error"] = runtime.guard.refusal or runtime.guard.last_error
+        if public:  # the policy, never the host
+            body["redis"]["error"] = f"maxmemory-policy {guard.policy}" if verdict == "refused" else "unchecked"
+        else:
+            body["redis"]["error"] = guard.refusal or guard.last_error
         body["failing"] = ["redis-policy"]
         return JSONResponse(body, 503)
     return JSONResponse(body, 200)

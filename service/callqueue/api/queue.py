@@ -8,11 +8,12 @@ from typing import Any
 from fastapi import APIRouter
 
 from callqueue.api.deps import RuntimeDep
+from callqueue.api.errors import error_responses
 
 router = APIRouter(prefix="/api/queue", tags=["queue"])
 
 
-@router.get("/status")
+@router.get("/status", responses=error_responses(413, 503))
 async def queue_status(runtime: RuntimeDep) -> dict[str, Any]:
     status = await runtime.store.queue_status()
     return {

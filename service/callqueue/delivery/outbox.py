@@ -3,7 +3,10 @@
 The outbox zset (`{call_id}:{status}` scored by next attempt, written atomically with the final transition) is
 the only queue: a restart or a killed instance loses nothing — a leased entry whose instance died is simply due
 again when its lease runs out. Failures back off exponentially (capped, jittered); an entry older than
-MAX_AGE_MS, or one the backend rejects as invalid, moves to the dead-letter zset with its reason.
+MAX_AGE_MS, one the backend rejects as invalid, or one that cannot be sent at all (its record unreadable, or not
+JSON) moves to the dead-letter zset with its reason, so no entry can fail forever. While a result is retried its
+finished call is kept (CALL_RETENTION would otherwise expire it), and a dead-lettered one is kept a full retention
+for inspection.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from callqueue.clients.backend import BackendClient, DeliveryOutcome
 from callqueue.clients.plivo import PlivoClient, PlivoError, PlivoRateLimited
 from callqueue.delivery.result import result_body, wants_recording
 from callqueue.settings import TimingProfile
+from callqueue.store.availability import is_unavailable
 from callqueue.store.calls import CallStore
+from callqueue.store.keys import DEAD_LETTERS_KEEP
 from callqueue.store.records import CallRecord
 from callqueue.tracing import bind_call
 
@@ -30,6 +35,7 @@ BASE_MS = 500
 MAX_AGE_MS = 72 * 3_600_000
 RECORDING_LOOKUPS = 4
 RECORDING_WAIT_MS = 2_000
+KEEP_MARGIN_S = 3600  # a retried result's call is kept at least this long past its next attempt
 
 
 def backoff_ms(attempts: int, cap_ms: int) -> int:
@@ -55,7 +61,9 @@ class ResultDelivery:
             async with semaphore:
                 try:
                     await self.deliver(member)
-                except Exception:
+                except Exception as exc:
+                    if is_unavailable(exc):
+                        raise  # Redis is down: the loop backs off (runtime.py), the lease brings the entry back
                     log.exception("result %s: delivery crashed; its lease runs out and it is retried", member)
 
         while not stop.is_set():
@@ -68,7 +76,11 @@ class ResultDelivery:
 
     async def deliver(self, member: str) -> None:
         call_id, _, status = member.rpartition(":")
-        record = await self.store.get(call_id)
+        try:
+            record = await self.store.get(call_id)
+        except (ValueError, KeyError, TypeError) as exc:  # a record this version cannot read: it will never improve
+            await self._dead_letter(member, f"the call record cannot be read ({type(exc).__name__}: {exc})")
+            return
         if record is None:
             await self._dead_letter(member, "the call record no longer exists", record_exists=False)
             return
@@ -80,7 +92,13 @@ class ResultDelivery:
                 self.store.keys.outbox, {member: self.store.now_ms() + RECORDING_WAIT_MS}, xx=True
             )
             return
-        outcome = await self.backend.post_result(result_body(record, status), member)
+        body = result_body(record, status)
+        try:
+            json.dumps(body, allow_nan=False)
+        except (ValueError, TypeError) as exc:
+            await self._dead_letter(member, f"the result cannot be sent as JSON ({exc})")
+            return
+        outcome = await self.backend.post_result(body, member)
         if outcome.kind == "delivered":
             await self.store.redis.zrem(self.store.keys.outbox, member)
             await self.store.redis.hdel(self.store.keys.call(call_id), *self._attempt_fields(status))  # type: ignore[misc]
@@ -108,6 +126,7 @@ class ResultDelivery:
         )
         # XX: if the entry was replaced meanwhile (an `unknown` result settled), do not bring it back.
         await self.store.redis.zadd(self.store.keys.outbox, {member: now + delay}, xx=True)
+        await self.store.keep_finished(record.call_id, (delay + self.lease_ms) // 1000 + KEEP_MARGIN_S)
         log.warning(
             "result %s not delivered (attempt %d): %s; retry in %.1fs", member, attempts, outcome.reason, delay / 1000
         )
@@ -117,10 +136,13 @@ class ResultDelivery:
         async with self.store.redis.pipeline(transaction=True) as pipe:
             pipe.zrem(self.store.keys.outbox, member)
             pipe.zadd(self.store.keys.dead_letters, {member: now})
+            pipe.zremrangebyrank(self.store.keys.dead_letters, 0, -DEAD_LETTERS_KEEP - 1)
             if record_exists:
                 why = json.dumps({"member": member, "at": now, "reason": reason})
                 pipe.hset(self.store.keys.call(member.rpartition(":")[0]), "trk_dead_letter", why)
             await pipe.execute()
+        if record_exists:
+            await self.store.keep_finished(member.rpartition(":")[0])
         log.error("result %s dead-lettered: %s", member, reason)
 
     async def _with_recording(self, record: CallRecord) -> tuple[CallRecord, bool]:

@@ -17,6 +17,7 @@ from callqueue.dispatch.crash_points import AFTER_CLAIM, AFTER_START, crash_poin
 from callqueue.dispatch.start_request import start_body
 from callqueue.settings import Settings
 from callqueue.states import CallStatus
+from callqueue.store.availability import is_unavailable
 from callqueue.store.calls import CallStore
 from callqueue.tracing import bind_call
 
@@ -66,8 +67,10 @@ class DispatchWorker:
                     await sleep_or_stop(stop, IDLE_POLL_S)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                # Redis blips or a bug in one dispatch must not kill the worker; the lease protects the call.
+            except Exception as exc:
+                if is_unavailable(exc):
+                    raise  # Redis down or full: the runtime's guard backs off and logs it once per step
+                # A bug in one dispatch must not kill the worker; the lease protects the call.
                 log.exception("dispatch worker %s: unexpected error; continuing", self.worker_id)
                 await sleep_or_stop(stop, 1.0)
 

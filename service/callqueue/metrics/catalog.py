@@ -49,7 +49,7 @@ CALLBACK_RESULTS = frozenset(
         "signature_unverifiable",
         "signature_missing",
         "signature_invalid",
-        "nonce_replayed",
+        "replayed",
         "malformed",
         "unknown_call",
     }

@@ -3,12 +3,15 @@
 - Outcomes by campaign and the time from dial to outcome: counted by the Lua `tally_final` below, which the
   transition scripts (store/scripts.py) run in the same atomic step as every move into a final status (`unknown`
   included; a later settled outcome of an `unknown` call is counted again, under its own status).
-- Plivo callbacks by result: counted by the webhook middleware (metrics/callbacks.py) in both roles.
+- Plivo callbacks by result: counted by the webhook middleware (metrics/callbacks.py) in both roles; refusals
+  are added coalesced, at most one write per second per process.
 Campaign labels are bounded here too: the first CAMPAIGN_LABELS campaigns to reach an outcome keep their id
 (`{prefix}:metrics:campaigns`), later ones are counted as `other`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from redis.asyncio import Redis
 
@@ -44,3 +47,11 @@ end
 
 async def tally_callback(redis: Redis, keys: Keys, event: str, result: str) -> None:
     await redis.hincrby(keys.metrics_callbacks, f"{event}|{result}", 1)  # type: ignore[misc]
+
+
+async def add_callbacks(redis: Redis, keys: Keys, counts: Mapping[tuple[str, str], int]) -> None:
+    """Add several (event, result) counts in one round trip (metrics/callbacks.py's coalesced refusals)."""
+    async with redis.pipeline(transaction=True) as pipe:
+        for (event, result), n in counts.items():
+            pipe.hincrby(keys.metrics_callbacks, f"{event}|{result}", n)
+        await pipe.execute()

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from starlette.staticfiles import StaticFiles
 
+from callqueue.api.errors import error_responses
+from callqueue.ids import is_call_id
 from callqueue.operator.history import read_history
 from callqueue.store.calls import CallStore
 from callqueue.store.records import CallRecord, iso
@@ -33,7 +35,10 @@ def mask_phone(number: str) -> str:
 
 
 async def recent_calls(store: CallStore, limit: int = RECENT_SHOWN) -> list[CallRecord]:
-    ids = [_s(i) for i in await store.redis.lrange(store.keys.recent, 0, limit - 1)]  # type: ignore[misc]
+    """The latest calls still kept. `{prefix}:recent` holds bare ids (it keeps no call alive): an id whose call has
+    expired after CALL_RETENTION reads as nothing and is left out, and only our ids ever become keys."""
+    listed = [_s(i) for i in await store.redis.lrange(store.keys.recent, 0, limit - 1)]  # type: ignore[misc]
+    ids = [call_id for call_id in listed if is_call_id(call_id)]
     async with store.redis.pipeline(transaction=False) as pipe:
         for call_id in ids:
             pipe.hgetall(store.keys.call(call_id))
@@ -59,9 +64,10 @@ def call_view(record: CallRecord) -> dict[str, Any]:
     }
 
 
-@router.get("/api/operator/overview")
+@router.get("/api/operator/overview", responses=error_responses(413, 503))
 async def overview(request: Request) -> dict[str, Any]:
-    """Everything the page shows, in one read: queue, pace, the last hour, latest calls, outbox."""
+    """Everything the page shows, in one read: queue, pace, the last hour, latest calls (those not yet expired),
+    outbox. API role only; Redis unavailable: 503."""
     runtime = request.app.state.runtime
     store: CallStore = runtime.store
     status = await store.queue_status()
@@ -96,8 +102,16 @@ async def operator_redirect() -> RedirectResponse:
     return RedirectResponse(PAGE_PATH)
 
 
-@router.get(PAGE_PATH, include_in_schema=False)
+@router.get(
+    PAGE_PATH,
+    response_class=HTMLResponse,
+    responses={
+        200: {"description": "the page (static: it loads without Redis)"},
+        **error_responses(413, json_route=False),
+    },
+)
 async def operator_page() -> FileResponse:
+    """The operator page (API role only); it polls GET /api/operator/overview and says when that fails."""
     return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-store"})
 
 

@@ -9,6 +9,7 @@ import logging
 from typing import Any
 
 from callqueue.dispatch.worker import sleep_or_stop
+from callqueue.store.availability import is_unavailable
 from callqueue.store.calls import CallStore
 
 log = logging.getLogger("callqueue.operator")
@@ -45,7 +46,9 @@ class HistorySampler:
         while not stop.is_set():
             try:
                 await self.sample_once()
-            except Exception:
+            except Exception as exc:
+                if is_unavailable(exc):
+                    raise  # the runtime's guard backs off, quietly, until Redis is back
                 log.exception("history sample failed; next in %ss", self.every_s)
             await sleep_or_stop(stop, self.every_s)
 

@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+from callqueue.ids import new_call_id
+from callqueue.settings import PLAIN_BY_NAME
 from callqueue.states import CallStatus
 from callqueue.store import scripts
 from callqueue.store.keys import Keys
 from callqueue.store.records import CallRecord
-
-IDEMPOTENCY_TTL_S = 24 * 3600
 
 
 @dataclass(frozen=True)
 class Enqueued:
     call_id: str
     replayed: bool
+
+
+class QueueFull(Exception):
+    """The admission limit: `queued` calls already wait (MAX_QUEUED_CALLS); nothing was written."""
+
+    def __init__(self, queued: int) -> None:
+        super().__init__(f"{queued} calls queued")
+        self.queued = queued
 
 
 @dataclass(frozen=True)
@@ -49,8 +57,24 @@ class QueueStatus:
 
 
 def call_fingerprint(phone_number: str, campaign_id: str, call_config: dict[str, Any]) -> str:
-    """What makes two queue requests the same call, to refuse an Idempotency-Key reused for another call."""
+    """What makes two queue requests the same call, to refuse an Idempotency-Key reused for another call.
+
+    A digest, so the record does not hold a second copy of call_config (records written before kept it in full:
+    `same_call` accepts both)."""
+    return hashlib.sha256(_fingerprint_text(phone_number, campaign_id, call_config).encode()).hexdigest()
+
+
+def _fingerprint_text(phone_number: str, campaign_id: str, call_config: dict[str, Any]) -> str:
     return f"{phone_number}|{campaign_id}|{json.dumps(call_config, separators=(',', ':'), sort_keys=True)}"
+
+
+def same_call(stored: str, phone_number: str, campaign_id: str, call_config: dict[str, Any]) -> bool:
+    text = _fingerprint_text(phone_number, campaign_id, call_config)
+    return stored in (hashlib.sha256(text.encode()).hexdigest(), text)
+
+
+def _default(name: str) -> int:
+    return int(PLAIN_BY_NAME[name].default or 0)
 
 
 def _s(value: Any) -> str:
@@ -68,6 +92,8 @@ class CallStore:
             name: redis.register_script(getattr(scripts, name))
             for name in (
                 "ENQUEUE",
+                "KEEP_FINISHED",
+                "SPEND_CALLBACK",
                 "CLAIM",
                 "PACE_RETRY",
                 "TRANSITION",
@@ -91,22 +117,29 @@ class CallStore:
         campaign_id: str,
         call_config: dict[str, Any],
         idempotency_key: str | None = None,
+        *,
+        max_queued: int | None = None,
+        retention_s: int | None = None,
         traceparent: str | None = None,
     ) -> Enqueued:
-        call_id = uuid.uuid4().hex
-        config_json = json.dumps(call_config, separators=(",", ":"), sort_keys=True)
+        """Admit and persist a call in one step; QueueFull with `max_queued` calls already queued."""
+        # allow_nan=False: a value the agent could not be sent as JSON must never be accepted (the API checks first).
+        config_json = json.dumps(call_config, separators=(",", ":"), sort_keys=True, allow_nan=False)
         fingerprint = call_fingerprint(phone_number, campaign_id, call_config)
         result = await self._run(
             "ENQUEUE",
-            call_id,
+            new_call_id(),
             idempotency_key or "",
             fingerprint,
-            IDEMPOTENCY_TTL_S,
+            retention_s if retention_s is not None else _default("CALL_RETENTION"),
             phone_number,
             campaign_id,
             config_json,
+            max_queued if max_queued is not None else _default("MAX_QUEUED_CALLS"),
             traceparent or "",
         )
+        if result[0] == "full":
+            raise QueueFull(int(result[1]))
         return Enqueued(call_id=result[1], replayed=result[0] == "replay")
 
     async def get(self, call_id: str) -> CallRecord | None:
@@ -194,7 +227,19 @@ class CallStore:
         value = await self.redis.get(key)
         return _s(value) if value is not None else None
 
+    async def callback_seen(self, call_id: str, digest: str) -> bool:
+        """Whether a signed callback with this digest was already applied to the call."""
+        return bool(await self.redis.sismember(self.keys.callbacks(call_id), digest))  # type: ignore[misc]
+
+    async def spend_callback(self, call_id: str, digest: str) -> None:
+        """Remember an applied callback for as long as its call is kept (replays are refused from now on)."""
+        await self._run("SPEND_CALLBACK", call_id, digest)
+
     # --- the result delivery side -----------------------------------------------------------------------------
+
+    async def keep_finished(self, call_id: str, seconds: int | None = None) -> None:
+        """Keep a finished call at least `seconds` more (default: its retention); a live call has no expiry."""
+        await self._run("KEEP_FINISHED", call_id, "" if seconds is None else seconds)
 
     async def due_for_delivery(self, lease_ms: int, limit: int) -> list[str]:
         """Outbox members (`{call_id}:{status}`) due for delivery, each leased to the caller for `lease_ms`."""

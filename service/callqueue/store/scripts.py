@@ -8,8 +8,12 @@ primary, not Redis Cluster.)
 from __future__ import annotations
 
 from callqueue.metrics.tally import TALLY_FINAL_LUA
+from callqueue.settings import PLAIN_BY_NAME
 from callqueue.states import IN_FLIGHT, RANK
 from callqueue.store.keys import RECENT_CALLS_KEPT
+
+# Calls accepted before CALL_RETENTION existed carry no `retention_s` field: they are kept for the default.
+_RETENTION_DEFAULT_S = int(PLAIN_BY_NAME["CALL_RETENTION"].default or "86400")
 
 
 def _lua_table(entries: dict[str, str]) -> str:
@@ -31,6 +35,22 @@ local function may(cur, new)
   if cur == 'unknown' then return RANK[new] == 10 end
   return RANK[new] > RANK[cur]
 end
+
+-- Every key of one call expires together: the record, its history, the callbacks it took, and the keys that point
+-- at it (Idempotency-Key, Plivo's request and call uuids). Only for finished calls: a live call never expires.
+local function expire_call(id, seconds)
+  local ck = p .. ':call:' .. id
+  local f = redis.call('HMGET', ck, 'idempotency_key', 'request_uuid', 'call_uuid')
+  local keys = {{ck, ck .. ':history', ck .. ':callbacks'}}
+  if f[1] then keys[#keys + 1] = p .. ':idem:' .. f[1] end
+  if f[2] then keys[#keys + 1] = p .. ':req:' .. f[2] end
+  if f[3] then keys[#keys + 1] = p .. ':cuid:' .. f[3] end
+  for _, k in ipairs(keys) do redis.call('EXPIRE', k, seconds) end
+end
+
+local function retention(id)
+  return tonumber(redis.call('HGET', p .. ':call:' .. id, 'retention_s')) or {_RETENTION_DEFAULT_S}
+end
 """
     + TALLY_FINAL_LUA
     + """
@@ -51,7 +71,9 @@ local function record(id, cur, new, source, detail_json)
     redis.call('ZREM', p .. ':dispatching', id)
     if cur == 'unknown' then redis.call('ZREM', p .. ':outbox', id .. ':unknown') end
     redis.call('ZADD', p .. ':outbox', now, id .. ':' .. new)
+    -- Tallied before the keys get their expiry (the tally reads the call's campaign and dial time).
     tally_final(id, new)
+    expire_call(id, retention(id))
   end
 end
 
@@ -60,8 +82,11 @@ local function set_fields(id, fields_json, overwrite)
   for k, v in pairs(cjson.decode(fields_json)) do
     if v ~= cjson.null and v ~= '' then
       if overwrite then redis.call('HSET', ck, k, tostring(v)) else redis.call('HSETNX', ck, k, tostring(v)) end
-      if k == 'call_uuid' then redis.call('SET', p .. ':cuid:' .. v, id, 'EX', 604800) end
-      if k == 'request_uuid' then redis.call('SET', p .. ':req:' .. v, id, 'EX', 604800) end
+      -- An index outlives neither its call (once finished) nor 7 days.
+      local ttl = redis.call('PTTL', ck)
+      if ttl <= 0 then ttl = 604800000 end
+      if k == 'call_uuid' then redis.call('SET', p .. ':cuid:' .. v, id, 'PX', ttl) end
+      if k == 'request_uuid' then redis.call('SET', p .. ':req:' .. v, id, 'PX', ttl) end
     end
   end
 end
@@ -77,7 +102,12 @@ end
 """
 )
 
-# ARGV: prefix, call_id, idempotency_key|'', fingerprint, idem_ttl_s, phone, campaign, config_json, traceparent|''
+# ARGV: prefix, call_id, idempotency_key|'', fingerprint, retention_s, phone, campaign, config_json, max_queued,
+#       traceparent|''
+# Admission and insertion in one step: with MAX_QUEUED_CALLS queued, nothing is written ({'full', queued}). A replay
+# of a known Idempotency-Key is answered even then. The key lives as long as its call (see expire_call). The id goes
+# on the `recent` list (the operator page's latest calls), trimmed to RECENT_CALLS_KEPT: the list holds bare ids, so
+# it keeps no call alive, and its reader skips an id whose call has expired.
 ENQUEUE = (
     _PRELUDE
     + f"""
@@ -87,15 +117,17 @@ if idem ~= '' then
   local existing = redis.call('GET', p .. ':idem:' .. idem)
   if existing then return {{'replay', existing}} end
 end
+local queued = redis.call('ZCARD', p .. ':queued')
+if queued >= tonumber(ARGV[9]) then return {{'full', tostring(queued)}} end
 local seq = redis.call('INCR', p .. ':seq')
 local ck = p .. ':call:' .. id
 redis.call('HSET', ck, 'call_id', id, 'phone_number', ARGV[6], 'campaign_id', ARGV[7], 'call_config', ARGV[8],
-  'created_at', now, 'seq', seq, 'attempts', 0, 'fingerprint', ARGV[4])
+  'created_at', now, 'seq', seq, 'attempts', 0, 'fingerprint', ARGV[4], 'retention_s', ARGV[5])
 if idem ~= '' then
   redis.call('HSET', ck, 'idempotency_key', idem)
-  redis.call('SET', p .. ':idem:' .. idem, id, 'EX', tonumber(ARGV[5]))
+  redis.call('SET', p .. ':idem:' .. idem, id)
 end
-if ARGV[9] ~= '' then redis.call('HSET', ck, 'traceparent', ARGV[9]) end
+if ARGV[10] ~= '' then redis.call('HSET', ck, 'traceparent', ARGV[10]) end
 record(id, nil, 'queued', 'api', '{{}}')
 redis.call('ZADD', p .. ':queued', seq, id)
 redis.call('LPUSH', p .. ':recent', id)
@@ -219,13 +251,47 @@ for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]),
 return ids
 """
 
-# Set the next check of a tracked call, unless it reached a final status meanwhile. ARGV: prefix, call_id, delay_ms
+# Set the next check of a tracked call, unless it reached a final status meanwhile. An `unknown` call is kept at
+# least its retention past its next check: it expires only once reconciliation stops. ARGV: prefix, call_id, delay_ms
 RESCHEDULE = (
     _PRELUDE
     + """
 local cur = redis.call('HGET', p .. ':call:' .. ARGV[2], 'status')
 if not cur or RANK[cur] == 10 then return 0 end
 redis.call('ZADD', p .. ':tracking', now + tonumber(ARGV[3]), ARGV[2])
+if cur == 'unknown' then
+  local keep = retention(ARGV[2]) + math.ceil(tonumber(ARGV[3]) / 1000)
+  if redis.call('TTL', p .. ':call:' .. ARGV[2]) < keep then expire_call(ARGV[2], keep) end
+end
 return 1
+"""
+)
+
+# Keep a finished call (all its keys) at least ARGV[3] more seconds, or its own retention when ARGV[3] is '': while
+# its result is still being delivered, and after it is dead-lettered. A call that is not finished has no expiry and
+# is left alone. ARGV: prefix, call_id, seconds|''
+KEEP_FINISHED = (
+    _PRELUDE
+    + """
+local id = ARGV[2]
+local ttl = redis.call('PTTL', p .. ':call:' .. id)
+if ttl < 0 then return 0 end
+local seconds = tonumber(ARGV[3]) or retention(id)
+if ttl < seconds * 1000 then expire_call(id, seconds) end
+return 1
+"""
+)
+
+# A verified callback was applied: remember what was signed (its digest) as long as the call is kept, so the same
+# signed request is refused from now on. ARGV: prefix, call_id, digest
+SPEND_CALLBACK = (
+    _PRELUDE
+    + """
+local ck = p .. ':call:' .. ARGV[2]
+local ttl = redis.call('PTTL', ck)
+if ttl == -2 then return 0 end
+local added = redis.call('SADD', ck .. ':callbacks', ARGV[3])
+if ttl > 0 then redis.call('PEXPIRE', ck .. ':callbacks', ttl) end
+return added
 """
 )

@@ -2,7 +2,9 @@
 
 One consumer group ("tracker") shared by every instance, one consumer per instance: each entry is applied once
 by some instance, then acknowledged. Entries a dead instance had read but not acknowledged are taken over with
-XAUTOCLAIM after CLAIM_IDLE_MS. A bad entry is recorded with its reason and acknowledged; it never stops the loop.
+XAUTOCLAIM after CLAIM_IDLE_MS. A bad entry is recorded with its reason and acknowledged; it never stops the loop
+(nor does one Redis refuses for a reason other than being unavailable: it would come back forever). Every
+CLAIM_EVERY_S the stream is trimmed to about AGENT_EVENTS_KEEP entries, whoever writes it.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
+from callqueue.store.availability import is_unavailable
 from callqueue.store.calls import CallStore
+from callqueue.store.keys import AGENT_EVENTS_KEEP
 from callqueue.tracking.apply import apply_pushed_event
 from callqueue.tracking.cadence import Cadence
 from callqueue.tracking.events import BadEvent, from_agent_entry
-from callqueue.tracking.rejections import record_rejection
+from callqueue.tracking.rejections import Rejections
 
 log = logging.getLogger("callqueue.tracking")
 GROUP = "tracker"
@@ -28,10 +32,11 @@ CLAIM_EVERY_S = 10.0
 
 
 class AgentEventConsumer:
-    def __init__(self, store: CallStore, cadence: Cadence, consumer: str) -> None:
+    def __init__(self, store: CallStore, cadence: Cadence, consumer: str, rejections: Rejections) -> None:
         self.store = store
         self.cadence = cadence
         self.consumer = consumer
+        self.rejections = rejections
         self.stream = store.keys.agent_events
 
     async def ensure_group(self) -> None:
@@ -48,6 +53,7 @@ class AgentEventConsumer:
         while not stop.is_set():
             if loop.time() >= next_claim:
                 await self.claim_abandoned()
+                await self.store.redis.xtrim(self.stream, maxlen=AGENT_EVENTS_KEEP, approximate=True)
                 next_claim = loop.time() + CLAIM_EVERY_S
             try:
                 batches = await self.store.redis.xreadgroup(
@@ -81,11 +87,18 @@ class AgentEventConsumer:
                 await self.store.redis.xack(self.stream, GROUP, entry_id)
                 continue
             fields = {str(k): str(v) for k, v in raw.items()}
+            call_id = fields.get("call_id", "")
             try:
                 event = from_agent_entry(fields)
                 applied = await apply_pushed_event(self.store, self.cadence, event)
                 if not applied.found:
-                    await record_rejection(self.store, "agent-stream", event.call_id, "event for an unknown call")
+                    await self.rejections.record(
+                        self.store, "agent-stream", "unknown_call", call_id, f"{entry_id}: event for an unknown call"
+                    )
             except BadEvent as exc:
-                await record_rejection(self.store, "agent-stream", fields.get("call_id", ""), f"{entry_id}: {exc}")
+                await self.rejections.record(self.store, "agent-stream", "malformed", call_id, f"{entry_id}: {exc}")
+            except ResponseError as exc:
+                if is_unavailable(exc):
+                    raise  # not the entry's fault: it stays pending and is applied once Redis is back
+                await self.rejections.record(self.store, "agent-stream", "failed", call_id, f"{entry_id}: {exc}")
             await self.store.redis.xack(self.stream, GROUP, entry_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from callqueue.ids import CALL_ID_RULE, is_call_id, shown
 from callqueue.states import CallStatus
 
 # Plivo's CallStatus values (callbacks, live lookups, detail records).
@@ -94,6 +95,8 @@ def from_agent_entry(entry: dict[str, str]) -> CallEvent:
     call_id = entry.get("call_id", "").strip()
     if not call_id:
         raise BadEvent("entry has no call_id")
+    if not is_call_id(call_id):
+        raise BadEvent(f"call_id {shown(call_id)} is not a call id ({CALL_ID_RULE})")
     raw = entry.get("status", "").strip().lower()
     status = AGENT_STATUS.get(raw)
     if status is None:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 
+from callqueue.store.availability import is_unavailable
 from callqueue.store.calls import CallStore
 from callqueue.tracking.checker import Checker
 
@@ -59,7 +60,10 @@ class TrackingScheduler:
             raise
         except TimeoutError:
             log.warning("call %s: status check exceeded its lease; the next claim retries it", call_id)
-        except Exception:
+        except Exception as exc:
+            if is_unavailable(exc):  # the scheduler's own next claim fails too and reports the outage once
+                log.debug("call %s: status check stopped: redis unavailable; its lease brings it back", call_id)
+                return
             log.exception("call %s: status check crashed; the lease runs out and it is retried", call_id)
 
     async def _idle(self, stop: asyncio.Event) -> None:

@@ -5,9 +5,10 @@ seconds to finish and is otherwise left leased in Redis, where another instance 
 is needed by anyone else, so Cloud Run's ~10 s grace is enough.
 
 When Redis is unavailable (down, full, read-only) a loop stops and waits with a growing backoff (OUTAGE_BACKOFF_S),
-logging one line per step, then pings Redis and resumes with one line saying so. Only the first failure of an
-outage carries a traceback (at most one per OUTAGE_TRACEBACK_EVERY_S), so an outage of seconds costs a few lines,
-not thousands.
+logging one line per step, then reads Redis's eviction policy (which also tells it answers) and resumes with one
+line saying so; a Redis that comes back with an evicting policy keeps every loop waiting, each line naming the
+policy, until it is fixed (store/policy_guard.py). Only the first failure of an outage carries a traceback (at most
+one per OUTAGE_TRACEBACK_EVERY_S), so an outage of seconds costs a few lines, not thousands.
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ class Runtime:
             if metrics.enabled
             else AgentClient(settings.agent_server_url, http, tokens, timeout)
         )
+        guard = PolicyGuard(redis, settings.redis_allow_eviction)
         runtime = cls(
             settings=settings,
             redis=redis,
@@ -104,8 +106,9 @@ class Runtime:
             tokens=tokens,
             agent=agent,
             instance_id=instance_id,
-            guard=PolicyGuard(redis, settings.redis_allow_eviction),
+            guard=guard,
             metrics=metrics,
+            refused_callbacks=RefusedCallbacks(hold=guard.refused),
         )
         runtime.plivo = _plivo_client(settings, runtime.store, http)
         return runtime
@@ -159,7 +162,7 @@ class Runtime:
         """
         verdict = await self.guard.check()
         if verdict == "refused":
-            raise RedisPolicyError(self.guard.refusal)
+            raise self.guard.error()
         if verdict == "ok":
             if background:
                 self.start_background()
@@ -182,20 +185,32 @@ class Runtime:
         log.info("instance %s started %d background loops", self.instance_id, len(self.tasks))
 
     async def _guard(self, name: str, loop: Loop) -> None:
+        """Run `loop` until stop; restart it after a crash; wait out a Redis outage or refusal with backoff.
+
+        Coming back, Redis's eviction policy is read again before the loop resumes (that read is the ping): a Redis
+        that returns evicting keeps the loop waiting, with that reason in each line, until its policy is fixed.
+        """
         outage_since: float | None = None
         step = 0
         while not self.stop.is_set():
             try:
                 if outage_since is not None:
-                    await self.redis.ping()
+                    if await self.guard.read() == "refused":
+                        raise self.guard.error()
                     log.warning("background loop %s: redis is back after %.1f s; resuming", name,
                                 time.monotonic() - outage_since)  # fmt: skip
                     outage_since, step = None, 0
-                await loop(self.stop)
+                await self._unless_refused(loop)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                reason = unavailable_reason(exc) if is_unavailable(exc) else None
+                refused = isinstance(exc, RedisPolicyError)
+                if isinstance(exc, RedisPolicyError):
+                    reason: str | None = exc.reason  # Redis answers: the service declines, and says why
+                elif is_unavailable(exc):
+                    reason = unavailable_reason(exc)
+                else:
+                    reason = None
                 if reason is None:
                     log.exception("background loop %s crashed; restarting in 1 s", name)
                     await sleep_or_stop(self.stop, 1.0)
@@ -204,12 +219,34 @@ class Runtime:
                 delay = OUTAGE_BACKOFF_S[min(step, len(OUTAGE_BACKOFF_S) - 1)]
                 step += 1
                 now = time.monotonic()
-                first = self.outage_traceback_at is None or now - self.outage_traceback_at > OUTAGE_TRACEBACK_EVERY_S
+                first = not refused and (
+                    self.outage_traceback_at is None or now - self.outage_traceback_at > OUTAGE_TRACEBACK_EVERY_S
+                )
                 if first:
                     self.outage_traceback_at = now
                 log.error("background loop %s: redis is %s; waiting %.1f s (step %d)", name, reason, delay, step,
                           exc_info=exc if first else None)  # fmt: skip
                 await sleep_or_stop(self.stop, delay)
+
+    async def _unless_refused(self, loop: Loop) -> None:
+        """Run `loop`; stop it when Redis's policy is refused meanwhile (another loop found it on its way back)."""
+        if self.guard.refused.is_set():
+            raise self.guard.error()
+        work = asyncio.ensure_future(loop(self.stop))
+        refused = asyncio.ensure_future(self.guard.refused.wait())
+        stopped_by_refusal = False
+        try:
+            await asyncio.wait({work, refused}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            refused.cancel()
+            if not work.done():
+                stopped_by_refusal = refused.done() and not refused.cancelled()
+                work.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await work
+        if stopped_by_refusal:
+            raise self.guard.error()
+        work.result()  # the loop's own end: returned at stop, or raised
 
     async def shutdown(self, grace_s: float = DRAIN_GRACE_S) -> None:
         self.stop.set()
@@ -224,10 +261,11 @@ class Runtime:
                     len(pending),
                     grace_s,
                 )
-        with contextlib.suppress(Exception):
-            await self.store.forget(self.instance_id, self.worker_ids if self.tasks else [])
-        with contextlib.suppress(Exception):
-            await self.refused_callbacks.close(self.redis, self.store.keys)
+        if not self.guard.refused.is_set():  # nothing is written to a Redis refused for its eviction policy
+            with contextlib.suppress(Exception):
+                await self.store.forget(self.instance_id, self.worker_ids if self.tasks else [])
+            with contextlib.suppress(Exception):
+                await self.refused_callbacks.close(self.redis, self.store.keys)
         await self.http.aclose()
         await self.redis.aclose()
 

@@ -21,6 +21,8 @@ from tests.tls_proxy import CA_PEM, OTHER_CA_PEM, tls_proxy
 
 DEADLINE_S = 60.0
 CALL = {"phone_number": "+14155550100", "campaign_id": "c", "call_config": {"flow_name": "renewal"}}
+REFUSED_VOLATILE = "refused for its eviction policy (maxmemory-policy volatile-lru)"
+REFUSED_ALLKEYS = "refused for its eviction policy (maxmemory-policy allkeys-lru)"
 
 
 def wait_for(condition: Callable[[], bool], what: str) -> None:
@@ -78,8 +80,16 @@ def test_redis_absent_at_start_then_checked_when_it_answers(key_prefix: str) -> 
             wait_for(lambda: client.get("/api/health").json().get("failing") == ["redis-policy"], "refused")
             refused = client.get("/api/health").json()["redis"]
             assert refused["status"] == "refused" and "volatile-lru" in refused["error"]
-            assert redis.Redis(port=port).dbsize() == 0, "no background work against a refused Redis"
+            answer = client.post("/api/calls/queue", json=CALL)
+            assert answer.status_code == 503 and int(answer.headers["Retry-After"]) > 0, answer.text
+            assert answer.json()["errors"] == [{"dependency": "redis", "reason": REFUSED_VOLATILE}]
+            assert "Fix: set maxmemory-policy to noeviction" in answer.json()["message"]
+            assert redis.Redis(port=port).dbsize() == 0, "no background work or request against a refused Redis"
             assert client.get("/api/live").status_code == 200
+            redis.Redis(port=port).config_set("maxmemory-policy", "noeviction")  # fixed: taken without a restart
+            wait_for(lambda: client.get("/api/health").status_code == 200, "healthy once the policy is fixed")
+            wait_for(lambda: client.get("/api/queue/status").json()["live_workers"] >= 1, "dispatch workers started")
+            assert client.post("/api/calls/queue", json=CALL).status_code == 202
 
     port = free_port()
     env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
@@ -88,6 +98,29 @@ def test_redis_absent_at_start_then_checked_when_it_answers(key_prefix: str) -> 
         with ThrowawayRedis(port=port):
             wait_for(lambda: client.get("/api/health").status_code == 200, "healthy once Redis answers")
             wait_for(lambda: client.get("/api/queue/status").json()["live_workers"] >= 1, "dispatch workers started")
+
+
+def test_webhooks_role_names_a_refused_policy_but_no_host(key_prefix: str) -> None:
+    """The public role's health says why Redis is refused (the policy) and nothing of where it is; callbacks
+    answer 503 with the same reason, so Plivo retries them."""
+    port = free_port()
+    env = {"REDIS_URL": f"redis://127.0.0.1:{port}/0", "REDIS_KEY_PREFIX": key_prefix, "SERVICE_ROLE": "webhooks",
+           "PLIVO_AUTH_ID": "MAREFUSED", "PLIVO_AUTH_TOKEN": "tok"}  # fmt: skip
+    with (
+        running(create_app(load_settings(env))) as base,
+        httpx.Client(base_url=base, timeout=10) as client,
+        ThrowawayRedis(port=port, maxmemory_policy="allkeys-lru"),
+    ):  # the app starts first, while nothing answers on the port
+        wait_for(lambda: client.get("/api/health").json().get("failing") == ["redis-policy"], "refused")
+        answer = client.get("/api/health")
+        assert answer.status_code == 503
+        assert set(answer.json()["redis"]) == {"status", "latency_ms", "error"}, answer.text
+        assert answer.json()["redis"]["status"] == "refused" and answer.json()["redis"]["error"] == REFUSED_ALLKEYS
+        assert "127.0.0.1" not in answer.text and str(port) not in answer.text
+        callback = client.post(f"/api/webhooks/plivo/hangup?call_id={'a' * 32}", data={"CallUUID": "c"})
+        assert callback.status_code == 503, callback.text
+        assert callback.json()["errors"] == [{"dependency": "redis", "reason": REFUSED_ALLKEYS}]
+        assert redis.Redis(port=port).dbsize() == 0
 
 
 def test_liveness_touches_no_dependency() -> None:

@@ -16,7 +16,6 @@ from callqueue.api.errors import error_responses
 from callqueue.api.models import QueueCallRequest, QueuedCall, call_config_problems
 from callqueue.clients.plivo import PlivoError, PlivoRateLimited
 from callqueue.ids import CALL_ID_PATTERN, CALL_ID_RULE, is_call_id, shown
-from callqueue.runtime import Runtime
 from callqueue.settings import Settings
 from callqueue.states import FINAL, CallStatus
 from callqueue.store.calls import QueueFull, same_call
@@ -99,11 +98,10 @@ _QUEUE_OPENAPI: dict[str, Any] = {
     },
     openapi_extra=_QUEUE_OPENAPI,
 )
-async def queue_call(request: Request) -> JSONResponse:
+async def queue_call(request: Request, runtime: RuntimeDep) -> JSONResponse:
     """Accept a call; answered only once it is persisted. Retrying with the same Idempotency-Key is safe.
 
     With MAX_QUEUED_CALLS calls waiting, the answer is 429 with Retry-After and nothing is written."""
-    runtime: Runtime = request.app.state.runtime
     store, settings = runtime.store, runtime.settings
     _require_json(request)
     idempotency_key = request.headers.get("idempotency-key")

@@ -9,20 +9,21 @@ and, when Redis fails, why in a few words (a refused policy is named, a host nev
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
 from callqueue import __version__
-from callqueue.api.deps import RuntimeDep
+from callqueue.api.deps import get_runtime_as_is
 from callqueue.api.errors import error_responses
 from callqueue.runtime import Runtime
 from callqueue.store.availability import unavailable_reason
 
 router = APIRouter(prefix="/api", tags=["health"])
+RuntimeAsIs = Annotated[Runtime, Depends(get_runtime_as_is)]
 
 
 class Liveness(BaseModel):
@@ -52,7 +53,7 @@ async def live() -> Liveness:
         **error_responses(413),
     },
 )
-async def health(runtime: RuntimeDep) -> JSONResponse:
+async def health(runtime: RuntimeAsIs) -> JSONResponse:
     public = runtime.settings.service_role == "webhooks"
     body: dict[str, Any] = {"status": "ok", "version": __version__, "role": runtime.settings.service_role}
     if not public:
@@ -75,10 +76,10 @@ async def health(runtime: RuntimeDep) -> JSONResponse:
     if verdict != "ok":
         body["status"] = "unavailable"
         body["redis"]["status"] = "refused" if verdict == "refused" else "unchecked"
-        if public:  # the policy, never the host
-            body["redis"]["error"] = f"maxmemory-policy {guard.policy}" if verdict == "refused" else "unchecked"
+        if verdict == "refused":
+            body["redis"]["error"] = guard.reason if public else guard.refusal
         else:
-            body["redis"]["error"] = guard.refusal or guard.last_error
+            body["redis"]["error"] = guard.last_reason if public else guard.last_error
         body["failing"] = ["redis-policy"]
         return JSONResponse(body, 503)
     return JSONResponse(body, 200)

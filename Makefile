@@ -1,31 +1,31 @@
 # Every target is a command CI or an operator runs; `make help` lists them.
 SHELL := /bin/bash
 UV_VERSION := 0.13.8
-# uv on PATH, else the one `make bootstrap` installs with pip (run as a module: no PATH change needed).
+# uv on PATH, else the one `make tools` installs with pip (run as a module: no PATH change needed).
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 ENV ?= staging
 
-.PHONY: help bootstrap sync browser run demo campaign-demo docs test lint typecheck unit bench synth snapshot diff deploy rollback diagnose connectivity logs
+.PHONY: help tools sync browser run demo docs test lint typecheck unit bench synth snapshot diff bootstrap image deploy promote rollback campaign-demo diagnose connectivity logs
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
-bootstrap: ## install the pinned uv if it is missing
+tools: ## install the pinned uv if it is missing
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
 
-sync: bootstrap ## install every locked dependency group into .venv
+sync: tools ## install every locked dependency group into .venv
 	$(UV) sync --locked --all-groups
 
-run: bootstrap ## run the queue service locally on embedded defaults (starts Redis and the simulators if needed)
+run: tools ## run the queue service locally on embedded defaults (starts Redis and the simulators if needed)
 	$(UV) sync --locked --all-groups --quiet
 	$(UV) run --no-sync python -m local.stack
 
-demo: bootstrap ## like run, but queue one test call, print its status changes until its outcome, and exit
+demo: tools ## like run, but queue one test call, print its status changes until its outcome, and exit
 	$(UV) sync --locked --all-groups --quiet
 	$(UV) run --no-sync python -m local.stack --demo
 
-campaign-demo: bootstrap ## a campaign against the simulators: bulk enqueue, a redial, calling hours, status (clock moved)
+campaign-demo: tools ## a campaign against the simulators: bulk enqueue, a redial, calling hours, status (clock moved)
 	$(UV) sync --locked --all-groups --quiet
 	$(UV) run --no-sync python -m local.campaign_demo
 
@@ -56,8 +56,16 @@ bench: sync ## benchmarks; results are written to bench/results.md
 	$(UV) run --no-sync python -m local.with_redis python -m bench
 
 # Infrastructure (docs/infrastructure.md). The cdktf CLI is pinned and fetched by npx; synth and snapshot need
-# only Python, diff/deploy/rollback also need Terraform and gcloud credentials. Extra CLI flags: CDKTF_ARGS=…
+# only Python, the cloud targets also need gcloud (logged in, and application-default credentials), Terraform
+# and Node. Order on a fresh project: bootstrap, image, deploy; then promote and rollback. Extra CLI flags:
+# CDKTF_ARGS=…
 CDKTF := CHECKPOINT_DISABLE=1 npx --yes cdktf-cli@0.21.0
+RELEASE := $(UV) run --no-sync python -m infra.release
+# $(call need,TOOL,HOW TO GET IT): stop with what is missing before anything runs.
+need = @command -v $(1) >/dev/null 2>&1 || { echo "make $@ needs $(1): $(2)" >&2; exit 2; }
+GCLOUD_HOW := install the Google Cloud CLI (https://cloud.google.com/sdk/docs/install), then gcloud auth login and gcloud auth application-default login
+TERRAFORM_HOW := install Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install)
+NPX_HOW := install Node.js >= 20, which brings npx (the cdktf CLI runs through it)
 
 synth: ## synthesize every environment into cdktf.out/ (no cdktf CLI or Terraform needed)
 	$(UV) run --no-sync python -m infra.main
@@ -65,15 +73,50 @@ synth: ## synthesize every environment into cdktf.out/ (no cdktf CLI or Terrafor
 snapshot: ## refresh the committed snapshots in tests/infra/snapshots/
 	$(UV) run --no-sync python -m infra.snapshot
 
-diff: ## show what a deploy would change in one environment: make diff ENV=staging
+diff: ## show what a deploy would change: make diff ENV=staging (or ENV=staging-foundation)
+	$(call need,terraform,$(TERRAFORM_HOW))
+	$(call need,npx,$(NPX_HOW))
 	$(CDKTF) diff $(ENV) $(CDKTF_ARGS)
 
-deploy: ## build the queue image if its sources changed, then deploy one environment: make deploy ENV=staging
+bootstrap: ## prepare a fresh project once (APIs, state bucket, registry, build account): make bootstrap ENV=staging
+	$(call need,gcloud,$(GCLOUD_HOW))
+	$(call need,terraform,$(TERRAFORM_HOW))
+	$(call need,npx,$(NPX_HOW))
+	$(UV) sync --locked --all-groups --quiet
+	$(RELEASE) bootstrap $(ENV)
+	$(CDKTF) deploy $(ENV)-foundation $(CDKTF_ARGS)
+
+image: ## build HEAD's queue image once (clean tree only), push it, record its digest: make image ENV=staging
+	$(call need,git,install git)
+	$(call need,gcloud,$(GCLOUD_HOW))
+	$(UV) sync --locked --all-groups --quiet
+	$(RELEASE) image $(ENV)
+
+deploy: ## deploy one environment at the digest releases/<env>.json records: make deploy ENV=staging
+	$(call need,gcloud,$(GCLOUD_HOW))
+	$(call need,terraform,$(TERRAFORM_HOW))
+	$(call need,npx,$(NPX_HOW))
+	$(UV) sync --locked --all-groups --quiet
+	$(RELEASE) preflight $(ENV)
 	$(CDKTF) deploy $(ENV) $(CDKTF_ARGS)
 
-rollback: ## deploy one environment at a pinned queue image: make rollback ENV=staging IMAGE=<image>:<tag>
-	@test -n "$(IMAGE)" || { echo "usage: make rollback ENV=<env> IMAGE=<registry>/<project>/<repo>/<name>:<tag>" >&2; exit 2; }
-	CALLQUEUE_ROLLBACK_ENV=$(ENV) CALLQUEUE_ROLLBACK_IMAGE=$(IMAGE) $(CDKTF) deploy $(ENV) $(CDKTF_ARGS)
+promote: ## deploy to TO the digest FROM runs, and record it: make promote FROM=staging TO=production
+	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make promote FROM=<environment> TO=<environment>" >&2; exit 2; }
+	$(call need,gcloud,$(GCLOUD_HOW))
+	$(call need,terraform,$(TERRAFORM_HOW))
+	$(call need,npx,$(NPX_HOW))
+	$(UV) sync --locked --all-groups --quiet
+	$(RELEASE) promote $(FROM) $(TO)
+	@$(MAKE) --no-print-directory deploy ENV=$(TO)
+
+rollback: ## deploy an earlier digest and record it: make rollback ENV=production DIGEST=sha256:…
+	@test -n "$(DIGEST)" || { echo "usage: make rollback ENV=<environment> DIGEST=sha256:<digest> (earlier digests: git log -p releases/)" >&2; exit 2; }
+	$(call need,gcloud,$(GCLOUD_HOW))
+	$(call need,terraform,$(TERRAFORM_HOW))
+	$(call need,npx,$(NPX_HOW))
+	$(UV) sync --locked --all-groups --quiet
+	$(RELEASE) rollback $(ENV) $(DIGEST)
+	@$(MAKE) --no-print-directory deploy ENV=$(ENV)
 
 # Operations (docs/runbook.md). diagnose and logs read a deployed environment: its URLs from the stack's outputs
 # (terraform, after `make deploy` from this checkout), its project and queue service name from environments/$(ENV).toml.

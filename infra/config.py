@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -69,7 +69,12 @@ MAX_REQUEST_TIMEOUT = 3600  # Cloud Run's ceiling for a request (and so for a we
 DEFAULT_REQUEST_TIMEOUT = 300
 _SERVICE_TIMEOUT = TIMING_BY_NAME["SERVICE_TIMEOUT"].name
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
-_MEMBER = re.compile(r"^(allUsers|allAuthenticatedUsers|(user|serviceAccount|group|domain|principal):\S+)$")
+_PROJECT = r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$"
+_MEMBER = re.compile(r"^(user|serviceAccount|group|domain|principal):\S+$")
+_EVERYONE = frozenset({"allUsers", "allAuthenticatedUsers"})
+_SECRET_ID = r"^[A-Za-z0-9_-]{1,255}$"
+_VERSION = r"^[1-9]\d*$"
+_VERSION_HELP = 'a version number, e.g. "1": pinned, so every instance reads the same value (docs/infrastructure.md)'
 
 
 class ConfigError(ValueError):
@@ -106,21 +111,30 @@ class _Sizing(_Strict):
 
 
 class _Service(_Sizing):
-    """A service whose invokers the file chooses."""
+    """A service whose callers the file chooses: public, or the IAM members it names (the queue's account on the
+    agent and the backend is always added)."""
 
-    invokers: tuple[str, ...] = Field((), description='IAM members with roles/run.invoker, e.g. "allUsers"')
+    public: bool = Field(
+        False, description="reachable without a Google token (invoker_iam_disabled): the app checks its callers"
+    )
+    invokers: tuple[str, ...] = Field((), description='IAM members with roles/run.invoker, e.g. "group:ops@x.com"')
 
     @field_validator("invokers")
     @classmethod
     def _members(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for member in value:
+            if member in _EVERYONE:
+                raise ValueError(
+                    f"{member!r} as an invoker is a public grant that organisation policies often forbid. Fix: set"
+                    " `public = true` instead (Cloud Run's invoker check off; the app verifies its callers)"
+                )
             if not _MEMBER.match(member):
-                raise ValueError(f"{member!r} is not an IAM member. Fix: use allUsers or serviceAccount:EMAIL")
+                raise ValueError(f"{member!r} is not an IAM member. Fix: use serviceAccount:EMAIL or group:EMAIL")
         return tuple(sorted(set(value)))
 
 
 class QueueService(_Service):
-    """The queue: built from this repository unless `queue_image` pins an image; always-on CPU."""
+    """The queue: this repository's image at the digest `releases/<env>.json` records; always-on CPU."""
 
     min_instances: int = Field(1, ge=1, le=1000, description="the tracker works in the background: keep one up")
     dispatch_rate: int | None = Field(None, ge=1, le=1000, description="call starts per second, all instances")
@@ -130,16 +144,18 @@ class QueueService(_Service):
 class WebhooksService(_Sizing):
     """The queue image again with SERVICE_ROLE=webhooks: Plivo's public callback endpoint, request-driven CPU.
 
-    Always public (Plivo sends no Google token; the app checks each request's Plivo V3 signature), so there is
-    no `invokers` key. Scales to zero by default: a cold start delays one callback by seconds, and the queue's
-    safety-net polling covers any callback that is lost.
+    Always public (Plivo sends no Google token; the app checks each request's Plivo V3 signature): the stack turns
+    Cloud Run's invoker check off (invoker_iam_disabled), so there is no `public` or `invokers` key. Scales to
+    zero by default: a cold start delays one callback by seconds, and the queue's safety-net polling covers any
+    callback that is lost.
     """
 
     max_instances: int = Field(2, ge=1, le=1000, description="callbacks are tiny: a few instances carry them")
 
 
 class ImageService(_Service):
-    """A service deployed from an image built elsewhere (the agent, the backend)."""
+    """A service deployed from an image built elsewhere (the agent, the backend). An Artifact Registry image is
+    read at plan time (the plan fails while it is not pushed) and deployed by the digest its tag names."""
 
     image: str = Field(description="full image reference with a version tag or digest")
     cpu_idle: bool = Field(True, description="false bills instance-based and keeps CPU between requests")
@@ -156,8 +172,12 @@ class AgentService(ImageService):
     )
 
 
+Weekday = Literal["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"]
+
+
 class MemorystoreRedis(_Strict):
-    """Create a Memorystore instance in the region, reached by Direct VPC egress from the queue."""
+    """Create a Memorystore instance in the region, reached by Direct VPC egress from the queue: noeviction, AUTH
+    and TLS always; RDB snapshots and STANDARD_HA required where `deletion_protection` is true (production)."""
 
     mode: Literal["memorystore"]
     region: str | None = Field(None, description="only to make placement explicit: it must equal `region`")
@@ -165,6 +185,10 @@ class MemorystoreRedis(_Strict):
     memory_size_gb: int = Field(1, ge=1, le=300)
     redis_version: str = Field("REDIS_7_2", pattern=r"^REDIS_\d+_\d+$")
     subnet_cidr: str = Field("10.8.0.0/26", description="subnet for Direct VPC egress, /26 or larger")
+    persistence: Literal["RDB", "DISABLED"] = Field("DISABLED", description="RDB: snapshots survive a restart")
+    rdb_snapshot_period: Literal["ONE_HOUR", "SIX_HOURS", "TWELVE_HOURS", "TWENTY_FOUR_HOURS"] = "ONE_HOUR"
+    maintenance_day: Weekday = Field("SUNDAY", description="weekly maintenance window: day (UTC)")
+    maintenance_hour: int = Field(3, ge=0, le=23, description="weekly maintenance window: start hour (UTC)")
 
     @field_validator("subnet_cidr")
     @classmethod
@@ -182,16 +206,36 @@ class SecretRedis(_Strict):
     """Use an existing Redis whose URL is stored in a Secret Manager secret (never in this file)."""
 
     mode: Literal["secret"]
-    url_secret: str = Field(pattern=r"^[A-Za-z0-9_-]{1,255}$", description="Secret Manager secret id of REDIS_URL")
-    secret_version: str = Field("latest", pattern=r"^(latest|\d+)$")
+    url_secret: str = Field(pattern=_SECRET_ID, description="Secret Manager secret id of REDIS_URL")
+    url_version: str = Field(pattern=_VERSION, description=_VERSION_HELP)
 
 
 class PlivoSecrets(_Strict):
-    """Secret Manager secret ids holding the Plivo credentials; the values never enter Terraform."""
+    """Secret Manager secrets holding the Plivo credentials, at pinned versions; the values never enter Terraform."""
 
-    auth_id_secret: str = Field("plivo-auth-id", pattern=r"^[A-Za-z0-9_-]{1,255}$")
-    auth_token_secret: str = Field("plivo-auth-token", pattern=r"^[A-Za-z0-9_-]{1,255}$")
-    secret_version: str = Field("latest", pattern=r"^(latest|\d+)$")
+    auth_id_secret: str = Field("plivo-auth-id", pattern=_SECRET_ID)
+    auth_id_version: str = Field(pattern=_VERSION, description=_VERSION_HELP)
+    auth_token_secret: str = Field("plivo-auth-token", pattern=_SECRET_ID)
+    auth_token_version: str = Field(pattern=_VERSION, description=_VERSION_HELP)
+
+
+class Registry(_Strict):
+    """The Artifact Registry repository the queue image is pushed to once and every environment runs it from.
+
+    Owned by the foundation stack of the environment whose project it is in (`make bootstrap`); an environment
+    in another project names that project here and reads the same images, so production runs the digest staging
+    ran. `keep_versions` and `delete_after_days` are the owner's cleanup policy for the queue image.
+    """
+
+    project: str | None = Field(
+        None, pattern=_PROJECT, description="project of the registry; unset: this environment's project"
+    )
+    location: str | None = Field(
+        None, pattern=r"^[a-z]+(-[a-z]+\d+)?$", description="region of the registry; unset: `region`"
+    )
+    repository: str = Field("callqueue", pattern=r"^[a-z][a-z0-9-]{0,62}$")
+    keep_versions: int = Field(10, ge=1, le=100, description="queue image versions always kept")
+    delete_after_days: int = Field(30, ge=1, le=3650, description="older versions are deleted unless kept")
 
 
 class Monitoring(_Strict):
@@ -225,21 +269,19 @@ class Monitoring(_Strict):
 class EnvironmentConfig(_Strict):
     """What one `environments/<name>.toml` holds."""
 
-    project: str = Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", description="Google Cloud project id")
-    project_number: int = Field(ge=1, description="project number, for the deterministic run.app URL")
+    project: str = Field(pattern=_PROJECT, description="Google Cloud project id")
     region: str = Field(description="the one region of every service and of Redis")
     state_bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$", description="GCS bucket of state")
     deletion_protection: bool = Field(description="true in production: Terraform refuses to delete services")
     name_prefix: str = Field("callqueue", pattern=r"^[a-z][a-z0-9-]{0,20}$", description="prefix of every name")
-    artifact_repository: str = Field("callqueue", pattern=r"^[a-z][a-z0-9-]{0,62}$")
-    queue_image: str | None = Field(None, description="pinned queue image (rollback); unset builds this repo")
+    registry: Registry = Field(default_factory=Registry)  # type: ignore[arg-type]  # all fields default
     timing: dict[str, int] = Field(default_factory=dict, description="timing overrides, by variable name")
     queue: QueueService = Field(default_factory=QueueService)  # type: ignore[arg-type]  # all fields default
     webhooks: WebhooksService = Field(default_factory=WebhooksService)  # type: ignore[arg-type]  # all fields default
     agent: AgentService
     backend: ImageService
     redis: Annotated[MemorystoreRedis | SecretRedis, Field(discriminator="mode")]
-    plivo: PlivoSecrets = Field(default_factory=PlivoSecrets)  # type: ignore[arg-type]  # all fields default
+    plivo: PlivoSecrets
     monitoring: Monitoring = Field(default_factory=Monitoring)  # type: ignore[arg-type]  # all fields default
 
     @field_validator("region")
@@ -250,11 +292,6 @@ class EnvironmentConfig(_Strict):
                 f"{value!r} is not a Cloud Run region. Fix: use one of {', '.join(sorted(CLOUD_RUN_REGIONS))}"
             )
         return value
-
-    @field_validator("queue_image")
-    @classmethod
-    def _pinned(cls, value: str | None) -> str | None:
-        return None if value is None else _check_image(value)
 
     @field_validator("timing")
     @classmethod
@@ -284,8 +321,36 @@ class Environment:
         webhooks service's own request timeout."""
         return {**self.config.timing, _SERVICE_TIMEOUT: self.config.webhooks.timeout_seconds}
 
+    @property
+    def registry(self) -> RegistryAddress:
+        reg = self.config.registry
+        return RegistryAddress(reg.project or self.config.project, reg.location or self.config.region, reg.repository)
 
-_SCALARS = frozenset({"project", "project_number", "region", "state_bucket", "deletion_protection"})
+    @property
+    def owns_registry(self) -> bool:
+        """True when the registry is in this environment's project: its foundation stack creates it."""
+        return self.registry.project == self.config.project
+
+
+@dataclass(frozen=True)
+class RegistryAddress:
+    project: str
+    location: str
+    repository: str
+
+    @property
+    def url(self) -> str:
+        return f"{self.location}-docker.pkg.dev/{self.project}/{self.repository}"
+
+
+_SCALARS = frozenset({"project", "region", "state_bucket", "deletion_protection"})
+
+
+_RETIRED = {
+    "project_number": "the stacks read it from the project (data google_project)",
+    "queue_image": "the queue runs the digest in releases/<env>.json (make image, make promote, make rollback)",
+    "artifact_repository": "use `[registry] repository = …`",
+}
 
 
 def _dotted(loc: Iterable[int | str]) -> str:
@@ -295,10 +360,15 @@ def _dotted(loc: Iterable[int | str]) -> str:
 
 def _fix(error: Mapping[str, Any], key: str) -> str:
     kind, ctx = error["type"], error.get("ctx") or {}
-    if kind == "extra_forbidden" and key == "webhooks.invokers":
-        return (
-            "remove `webhooks.invokers`: the webhooks service is always public (allUsers), Plivo's signature guards it"
-        )
+    if kind == "extra_forbidden" and key in ("webhooks.invokers", "webhooks.public"):
+        return f"remove `{key}`: the webhooks service is always public (invoker check off), Plivo's signature guards it"
+    if kind == "extra_forbidden" and key in ("project_number", "queue_image", "artifact_repository"):
+        return f"remove `{key}`: {_RETIRED[key]}"
+    if kind == "string_pattern_mismatch" and key.endswith("_version"):
+        return f'set `{key}` to a version number, e.g. "1" (not "latest": every instance must read the same value)'
+    if kind == "missing" and key.endswith("_version"):
+        return f'add `{key} = "1"` (the secret version to read; docs/infrastructure.md, "Secrets and rotation")'
+
     if kind == "extra_forbidden":
         return f"remove `{key}` (misspelt? see docs/infrastructure.md for the keys)"
     if kind == "missing":
@@ -360,6 +430,17 @@ def _rules(source: str, env: Environment) -> list[str]:
                 f"{source}: {name}.min_instances: {svc.min_instances} exceeds {name}.max_instances"
                 f" ({svc.max_instances}). Fix: raise `{name}.max_instances` or lower `{name}.min_instances`"
             )
+    if cfg.deletion_protection and isinstance(cfg.redis, MemorystoreRedis):
+        if cfg.redis.tier != "STANDARD_HA":
+            problems.append(
+                f"{source}: redis.tier: {cfg.redis.tier!r} has no replica: a zone outage or a maintenance restart"
+                ' loses the queue where deletion_protection is true (production). Fix: set `redis.tier = "STANDARD_HA"`'
+            )
+        if cfg.redis.persistence != "RDB":
+            problems.append(
+                f"{source}: redis.persistence: {cfg.redis.persistence!r} loses every accepted call when the instance"
+                ' restarts, where deletion_protection is true (production). Fix: set `redis.persistence = "RDB"`'
+            )
     try:
         cloud_run_timing_env(env.timing_overrides())
     except SettingsError as exc:
@@ -415,11 +496,39 @@ def load_environments(directory: Path, root: Path | None = None) -> list[Environ
         raise ConfigError("\n".join(problems))
     if not envs:
         raise ConfigError(f"{directory}: no environment files. Fix: add e.g. {directory}/staging.toml")
+    problems = _across(envs)
+    if problems:
+        raise ConfigError("\n".join(problems))
     return envs
 
 
-def with_queue_image(env: Environment, image: str) -> Environment:
-    """The same environment with the queue pinned at `image`: how `make rollback` redeploys a known image."""
-    data = env.config.model_dump(mode="python", exclude_unset=False)
-    data["queue_image"] = image
-    return validate_environment(env.name, env.source, data)
+def _across(envs: Sequence[Environment]) -> list[str]:
+    """Rules between files: one project per environment (each has its own foundation), and a registry in another
+    environment's project must be the one that environment owns."""
+    problems = []
+    by_project: dict[str, Environment] = {}
+    for env in envs:
+        other = by_project.setdefault(env.config.project, env)
+        if other is not env:
+            problems.append(
+                f"{env.source}: project: {env.config.project!r} is also {other.source}'s project: each environment"
+                " has its own project (its own foundation: state bucket, registry, build account). Fix: use another"
+                " project"
+            )
+    for env in envs:
+        if env.owns_registry:
+            continue
+        owner = by_project.get(env.registry.project)
+        if owner is None:
+            problems.append(
+                f"{env.source}: registry.project: {env.registry.project!r} is no environment's project, so no"
+                " foundation creates that registry or lets this project read it. Fix: name the project of the"
+                " environment that builds the image (e.g. staging's), or remove `registry.project`"
+            )
+        elif owner.registry != env.registry:
+            problems.append(
+                f"{env.source}: registry: {env.registry.url} is not the registry {owner.source} owns"
+                f" ({owner.registry.url}). Fix: set `registry.location` and `registry.repository` as {owner.source}"
+                " has them"
+            )
+    return problems

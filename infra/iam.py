@@ -1,27 +1,27 @@
 """Identities and access: one service account per service, invokers per environment, secret access.
 
 Least privilege: only the queue's account may call the agent and the backend; the queue's and the webhooks
-service's accounts read the secrets their environment blocks reference, nobody else does. The webhooks service
-is always public: Plivo sends no Google token, and the app checks every callback's Plivo V3 signature.
+service's accounts read the secrets their environment references, nobody else does. Public services (the
+webhooks service always, the agent and others when the file says `public = true`) get no `allUsers` grant, which
+organisation policies often forbid: their Cloud Run invoker check is off (services.py) and the app checks callers.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
-from cdktf import ITerraformDependable
+from cdktf import TerraformResourceLifecycle
 from cdktf_cdktf_provider_google.cloud_run_v2_service import CloudRunV2Service
 from cdktf_cdktf_provider_google.cloud_run_v2_service_iam_member import CloudRunV2ServiceIamMember
 from cdktf_cdktf_provider_google.secret_manager_secret_iam_member import SecretManagerSecretIamMember
 from cdktf_cdktf_provider_google.service_account import ServiceAccount
 from constructs import Construct
 
-from infra.config import Environment, SecretRedis
+from infra.config import Environment
 from infra.naming import service_account_id
 
 ROLES: tuple[str, ...] = ("queue", "webhooks", "agent", "backend")
-PUBLIC = "allUsers"
 INVOKER = "roles/run.invoker"
 SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"
 
@@ -30,9 +30,8 @@ def _slug(member: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", member.lower()).strip("_")
 
 
-def service_accounts(
-    scope: Construct, env: Environment, depends_on: Sequence[ITerraformDependable]
-) -> dict[str, ServiceAccount]:
+def service_accounts(scope: Construct, env: Environment) -> dict[str, ServiceAccount]:
+    """Protected from destroy where deletion_protection is true: a recreated account loses every grant on it."""
     return {
         role: ServiceAccount(
             scope,
@@ -40,7 +39,7 @@ def service_accounts(
             project=env.config.project,
             account_id=service_account_id(env, role),
             display_name=f"call queue {role} ({env.name})",
-            depends_on=list(depends_on),
+            lifecycle=TerraformResourceLifecycle(prevent_destroy=env.config.deletion_protection),
         )
         for role in ROLES
     }
@@ -52,14 +51,13 @@ def invokers(
     services: Mapping[str, CloudRunV2Service],
     queue_sa: ServiceAccount,
 ) -> list[CloudRunV2ServiceIamMember]:
-    """The queue's account on the agent and the backend, everyone on the webhooks service, plus each service's
-    `invokers` from the file."""
+    """The queue's account on the agent and the backend, plus each service's `invokers` from the file."""
     cfg = env.config
     wanted: dict[str, list[tuple[str, str]]] = {
         "agent": [("queue_sa", f"serviceAccount:{queue_sa.email}")],
         "backend": [("queue_sa", f"serviceAccount:{queue_sa.email}")],
         "queue": [],
-        "webhooks": [(_slug(PUBLIC), PUBLIC)],
+        "webhooks": [],
     }
     for role, svc in (("queue", cfg.queue), ("agent", cfg.agent), ("backend", cfg.backend)):
         wanted[role] += [(_slug(member), member) for member in svc.invokers]
@@ -81,23 +79,19 @@ def invokers(
 
 
 def secret_readers(
-    scope: Construct, env: Environment, accounts: Mapping[str, ServiceAccount]
+    scope: Construct, env: Environment, accounts: Mapping[str, ServiceAccount], secrets: Mapping[str, str]
 ) -> list[SecretManagerSecretIamMember]:
-    """secretAccessor for each account in `accounts` (by role: the queue, the webhooks service) on each secret
-    their environment reads: Plivo's id and token (the settings want both), and Redis when kept in a secret."""
-    cfg = env.config
-    secrets = {cfg.plivo.auth_id_secret, cfg.plivo.auth_token_secret}
-    if isinstance(cfg.redis, SecretRedis):
-        secrets.add(cfg.redis.url_secret)
+    """secretAccessor for each account in `accounts` (by role: the queue, the webhooks service) on each secret in
+    `secrets` (by a short name: its id, or the Terraform reference of a secret the stack creates)."""
     return [
         SecretManagerSecretIamMember(
             scope,
-            f"{role}_reads_{_slug(secret)}",
-            project=cfg.project,
-            secret_id=secret,
+            f"{role}_reads_{_slug(name)}",
+            project=env.config.project,
+            secret_id=secret_id,
             role=SECRET_ACCESSOR,
             member=f"serviceAccount:{account.email}",
         )
         for role, account in accounts.items()
-        for secret in sorted(secrets)
+        for name, secret_id in sorted(secrets.items())
     ]

@@ -1,64 +1,74 @@
-"""The cdktf app: every environment file becomes a stack, all synthesized in one process.
+"""The cdktf app: every environment file becomes a foundation stack and a services stack.
 
 `cdktf synth` runs this module (see cdktf.json); `python -m infra.main` does the same without the CLI, which is
-how CI synthesizes. `make rollback` sets CALLQUEUE_ROLLBACK_ENV and CALLQUEUE_ROLLBACK_IMAGE to redeploy one
-environment at a pinned queue image; a rollback that should stick is `queue_image = "…"` in the file.
+how CI synthesizes. Stacks: `<env>-foundation` (make bootstrap) and `<env>` (make deploy), which runs the queue
+image digest of the environment's release record (`releases/<env>.json`). An environment without one still gets
+its services stack, to read and review, with the queue image marked unreleased: its plan fails with how to
+record one (infra/image.py), and `make synth` says so.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from infra.config import ConfigError, Environment, load_environments, with_queue_image
-from infra.naming import REPO_ROOT, content_tag
+from infra.config import ConfigError, Environment, load_environments
+from infra.naming import REPO_ROOT
+from infra.releases import RELEASES_DIR, ReleaseError, how_to_release, read_release, release_path
 
 if TYPE_CHECKING:
     from cdktf import App
 
 ENVIRONMENTS_DIR = REPO_ROOT / "environments"
-ROLLBACK_ENV = "CALLQUEUE_ROLLBACK_ENV"
-ROLLBACK_IMAGE = "CALLQUEUE_ROLLBACK_IMAGE"
-
-
-def apply_rollback(envs: Sequence[Environment], environ: Mapping[str, str]) -> list[Environment]:
-    """Pin the queue image of the environment named by the rollback variables (both or neither)."""
-    name, image = environ.get(ROLLBACK_ENV, ""), environ.get(ROLLBACK_IMAGE, "")
-    if not name and not image:
-        return list(envs)
-    if not name or not image:
-        raise ConfigError(f"{ROLLBACK_ENV} and {ROLLBACK_IMAGE} go together. Fix: make rollback ENV=… IMAGE=…")
-    if name not in {e.name for e in envs}:
-        raise ConfigError(f"{ROLLBACK_ENV}={name!r}: no environments/{name}.toml. Fix: use an existing environment")
-    return [with_queue_image(e, image) if e.name == name else e for e in envs]
 
 
 def build_app(
-    outdir: str | None = None, environments: Sequence[Environment] | None = None, image_tag: str | None = None
+    outdir: str | None = None,
+    environments: Sequence[Environment] | None = None,
+    releases_dir: Path = RELEASES_DIR,
+    notes: list[str] | None = None,
 ) -> App:
-    """An App with one stack per environment; the provider bindings are imported here, not at module import."""
+    """An App with every stack; the provider bindings are imported here, not at module import.
+
+    Environments without a release record get a services stack that cannot be planned; `notes` (when given)
+    says which.
+    """
     from cdktf import App
 
+    from infra.foundation import FoundationStack
     from infra.stacks import EnvironmentStack
 
-    envs = load_environments(ENVIRONMENTS_DIR, REPO_ROOT) if environments is None else environments
-    tag = content_tag() if image_tag is None else image_tag
+    envs = load_environments(ENVIRONMENTS_DIR, REPO_ROOT) if environments is None else list(environments)
     app = App(outdir=outdir) if outdir is not None else App()  # the CLI passes its outdir via CDKTF_OUTDIR
     for env in envs:
-        EnvironmentStack(app, env, tag)
+        FoundationStack(app, env, envs)
+        release = read_release(env.name, releases_dir)
+        if release is None and notes is not None:
+            path = _shown(release_path(env.name, releases_dir))
+            notes.append(
+                f"{env.name}: no release record ({path}): its stack is synthesized for reading, with the queue image"
+                f" marked unreleased, and a plan of it fails. Fix: {how_to_release(env.name)}"
+            )
+        EnvironmentStack(app, env, release)
     return app
 
 
+def _shown(path: Path) -> str:
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
 def main() -> int:
+    notes: list[str] = []
     try:
-        envs = apply_rollback(load_environments(ENVIRONMENTS_DIR, REPO_ROOT), os.environ)
-    except ConfigError as exc:
-        print(f"synthesis stopped: environment file problems\n{exc}", file=sys.stderr)
+        app = build_app(notes=notes)
+    except (ConfigError, ReleaseError) as exc:
+        print(f"synthesis stopped: environment or release file problems\n{exc}", file=sys.stderr)
         return 2
-    app = build_app(environments=envs)
     app.synth()
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     return 0
 
 

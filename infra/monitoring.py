@@ -37,7 +37,6 @@ from cdktf_cdktf_provider_google.monitoring_alert_policy import (
 )
 from cdktf_cdktf_provider_google.monitoring_dashboard import MonitoringDashboard
 from cdktf_cdktf_provider_google.project_iam_member import ProjectIamMember
-from cdktf_cdktf_provider_google.project_service import ProjectService
 from cdktf_cdktf_provider_google.secret_manager_secret import (
     SecretManagerSecret,
     SecretManagerSecretReplication,
@@ -58,7 +57,6 @@ COLLECTOR_CONTAINER = "collector"
 CONFIG_VOLUME = "monitoring-config"
 CONFIG_DIR = "/etc/rungmp/"  # where the sidecar reads config.yaml
 METRIC_WRITER = "roles/monitoring.metricWriter"
-MONITORING_API = "monitoring.googleapis.com"
 FAILED = "failed|unknown|missed"
 
 
@@ -88,18 +86,18 @@ def run_monitoring_config(env: Environment, port: int) -> str:
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
 
-def collector_sidecar(
-    scope: Construct, env: Environment, queue_sa: ServiceAccount, port: int, apis: Sequence[ITerraformDependable]
-) -> Sidecar:
+def collector_sidecar(scope: Construct, env: Environment, queue_sa: ServiceAccount, port: int) -> Sidecar:
+    """The collector for the services stack; its API (monitoring.googleapis.com) is the foundation's (infra/apis.py).
+
+    The config is mounted at the version this stack wrote, never `latest`: a changed config is a new revision.
+    """
     cfg = env.config
-    api = ProjectService(scope, "api_monitoring", project=cfg.project, service=MONITORING_API, disable_on_destroy=False)
     secret = SecretManagerSecret(
         scope,
         "collector_config",
         project=cfg.project,
         secret_id=f"{cfg.name_prefix}-collector-config",
         replication=SecretManagerSecretReplication(auto=SecretManagerSecretReplicationAuto()),
-        depends_on=list(apis),
     )
     version = SecretManagerSecretVersion(
         scope, "collector_config_version", secret=secret.id, secret_data=run_monitoring_config(env, port)
@@ -124,10 +122,10 @@ def collector_sidecar(
         name=CONFIG_VOLUME,
         secret=CloudRunV2ServiceTemplateVolumesSecret(
             secret=secret.secret_id,
-            items=[CloudRunV2ServiceTemplateVolumesSecretItems(version="latest", path="config.yaml")],
+            items=[CloudRunV2ServiceTemplateVolumesSecretItems(version=version.version, path="config.yaml")],
         ),
     )
-    return Sidecar([collector], [volume], QUEUE_CONTAINER, [api, version, reads, writes])
+    return Sidecar([collector], [volume], QUEUE_CONTAINER, [version, reads, writes])
 
 
 # --- queries ------------------------------------------------------------------------------------------------------

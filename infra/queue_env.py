@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from callqueue.settings import PLAIN_BY_NAME, cloud_run_timing_env
-from infra.config import Environment, SecretRedis
+from infra.config import Environment
 from infra.naming import public_base_url
 
 # SERVICE_ROLE values (callqueue.settings.Settings.service_role): the queue does everything, its twin only
@@ -38,32 +38,40 @@ def _var(name: str) -> str:
     return PLAIN_BY_NAME[name].name
 
 
-def queue_env(env: Environment, agent_uri: str, backend_uri: str, redis_url: str | None) -> list[EnvEntry]:
+def queue_env(
+    env: Environment,
+    *,
+    agent_uri: str,
+    backend_uri: str,
+    project_number: str,
+    redis_url: SecretRef,
+    redis_ca_cert: str | None,
+) -> list[EnvEntry]:
     """Every variable the stack sets on the queue, sorted by name.
 
-    `agent_uri` and `backend_uri` are Terraform references to the other services' `uri`; `redis_url` is the
-    Memorystore URL expression, or None when the environment keeps its Redis URL in a secret.
+    `agent_uri`, `backend_uri` and `project_number` are Terraform references (the other services' `uri`, the
+    project's number); `redis_url` is the secret holding REDIS_URL (with the AUTH string, so never plain), and
+    `redis_ca_cert` the server CA expression of a Memorystore instance with TLS.
     """
     cfg = env.config
     plain: dict[str, str] = dict(cloud_run_timing_env(env.timing_overrides()))
     plain[_var("AGENT_SERVER_URL")] = agent_uri
     plain[_var("BACKEND_URL")] = backend_uri
     plain[_var("SERVICE_ROLE")] = QUEUE_ROLE
-    plain[_var("PUBLIC_BASE_URL")] = public_base_url(env)  # the webhooks service: the queue itself is private
+    # The webhooks service's URL: the queue itself is private.
+    plain[_var("PUBLIC_BASE_URL")] = public_base_url(env, project_number)
     plain[_var("GOOGLE_CLOUD_PROJECT")] = cfg.project  # JSON log lines link their call's trace in this project
     if cfg.queue.dispatch_rate is not None:
         plain[_var("DISPATCH_RATE")] = str(cfg.queue.dispatch_rate)
     if cfg.queue.max_concurrent_calls is not None:
         plain[_var("MAX_CONCURRENT_CALLS")] = str(cfg.queue.max_concurrent_calls)
+    if redis_ca_cert is not None:
+        plain[_var("REDIS_CA_CERT")] = redis_ca_cert
     secrets = {
-        _var("PLIVO_AUTH_ID"): SecretRef(cfg.plivo.auth_id_secret, cfg.plivo.secret_version),
-        _var("PLIVO_AUTH_TOKEN"): SecretRef(cfg.plivo.auth_token_secret, cfg.plivo.secret_version),
+        _var("PLIVO_AUTH_ID"): SecretRef(cfg.plivo.auth_id_secret, cfg.plivo.auth_id_version),
+        _var("PLIVO_AUTH_TOKEN"): SecretRef(cfg.plivo.auth_token_secret, cfg.plivo.auth_token_version),
+        _var("REDIS_URL"): redis_url,
     }
-    if isinstance(cfg.redis, SecretRedis):
-        secrets[_var("REDIS_URL")] = SecretRef(cfg.redis.url_secret, cfg.redis.secret_version)
-    else:
-        assert redis_url is not None, "a Memorystore environment needs the instance's URL"
-        plain[_var("REDIS_URL")] = redis_url
     leaked = sorted(n for n in plain if n in PLAIN_BY_NAME and PLAIN_BY_NAME[n].secret)
     assert not leaked, f"secret variables must come from Secret Manager, never plain: {leaked}"
     entries = [EnvEntry(name, value=value) for name, value in plain.items()]
@@ -74,9 +82,17 @@ def queue_env(env: Environment, agent_uri: str, backend_uri: str, redis_url: str
 def _shared() -> frozenset[str]:
     """What the webhooks service takes from the queue's block, entry for entry: Redis (same store, same keys), the
     Plivo credentials (the token checks signatures; the settings want id and token together) and PUBLIC_BASE_URL
-    (the signature covers the full public URL, so both must agree)."""
-    names: tuple[str, ...] = ("REDIS_URL", "REDIS_KEY_PREFIX", "PLIVO_AUTH_ID", "PLIVO_AUTH_TOKEN", "PUBLIC_BASE_URL")
-    names += ("GOOGLE_CLOUD_PROJECT",)  # log lines of both services link the same traces
+    (the signature covers the full public URL, so both must agree). REDIS_CA_CERT goes with REDIS_URL; both services'
+    log lines link the same traces (GOOGLE_CLOUD_PROJECT)."""
+    names = (
+        "REDIS_URL",
+        "REDIS_CA_CERT",
+        "REDIS_KEY_PREFIX",
+        "PLIVO_AUTH_ID",
+        "PLIVO_AUTH_TOKEN",
+        "PUBLIC_BASE_URL",
+        "GOOGLE_CLOUD_PROJECT",
+    )
     return frozenset(_var(name) for name in names)
 
 

@@ -38,8 +38,9 @@ def free_port() -> int:
 class ThrowawayRedis:
     """A redis-server on a free loopback port that keeps nothing on disk; stopped on exit."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, maxmemory_policy: str = "noeviction") -> None:
         self.port = port or free_port()
+        self.maxmemory_policy = maxmemory_policy  # noeviction, as the service demands; others to test refusals
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._dir = tempfile.TemporaryDirectory(prefix="callqueue-redis-")
         self._proc: subprocess.Popen[bytes] | None = None
@@ -58,7 +59,7 @@ class ThrowawayRedis:
             "--dir",
             self._dir.name,
             "--maxmemory-policy",
-            "noeviction",
+            self.maxmemory_policy,
         ]
         self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 10

@@ -14,6 +14,10 @@ The agent contract the queue service relies on (the pipecat example's `/start` p
   "recording_url"}` (null until known), or 404 `{"detail": "unknown call_id"}` when no start for it was ever
   accepted — how the queue settles a dispatch whose answer it never saw.
 - `GET /health` → 200 `{"status": "ok"}`; `POST /answer` → Plivo XML with a bidirectional `<Stream>` to `/ws`.
+- Deployed, the agent is public (Plivo must reach `/answer` and `/ws`), so `/start` and `GET /calls/{call_id}`
+  verify the caller's Google ID token (audience = the agent's URL, caller = the queue's service account) before
+  reading the body: 401 without a valid token, 403 for another caller. `caller_policy` turns that on here
+  (`id_tokens.CallerPolicy`); without it the simulator is the stock example, which checks no identity.
 - Optionally (Redis URL + key prefix): every status change is appended to the stream `{prefix}:agent-events`
   with fields `call_id, status, at` (epoch seconds), `source="agent"` and, once known, `request_uuid, call_uuid,
   duration, hangup_cause, recording_url`.
@@ -38,6 +42,7 @@ from pydantic import ConfigDict, model_validator
 
 from local.simulators.agent_status import AgentCall, StatusMirror
 from local.simulators.faults import ASGIApp, FaultBook, FaultMiddleware, FaultRule, Message, Receive, Scope, Send
+from local.simulators.id_tokens import CallerPolicy
 from local.simulators.server import cli_parser, serve_forever
 
 
@@ -116,11 +121,13 @@ def create_agent_app(
     plivo_url: str, auth_id: str = "MASIMULATOR", auth_token: str = "sim-token", *,
     from_number: str = "+15550000000", public_url: str | None = None, redis_url: str | None = None,
     key_prefix: str = "cq", poll_interval: float = 0.1, plivo_timeout: float = 5.0,
+    caller_policy: CallerPolicy | None = None,
 ) -> FastAPI:  # fmt: skip
     """A fresh agent placing calls through the Plivo (simulator) at `plivo_url` with these credentials.
 
     `public_url` is the agent's own base URL for `answer_url` (default: the URL /start was called on).
-    `redis_url` turns on the agent-events stream under `key_prefix`.
+    `redis_url` turns on the agent-events stream under `key_prefix`. `caller_policy` makes `/start` and
+    `/calls/{call_id}` demand the queue's Google ID token, as a deployed agent must.
     """
     starts: list[dict[str, Any]] = []
     calls: dict[str, AgentCall] = {}
@@ -159,6 +166,9 @@ def create_agent_app(
     @app.post("/start")
     async def start(request: Request) -> JSONResponse:
         entry: dict[str, Any] = request.scope.get("sim.start", {})
+        if caller_policy is not None and (refused := caller_policy.refusal(request)) is not None:
+            entry["error"] = f"refused {refused.status_code}: {bytes(refused.body).decode()}"
+            return refused
         try:
             data = await request.json()
             phone = str(data["dialout_settings"]["phone_number"])
@@ -190,7 +200,9 @@ def create_agent_app(
             return JSONResponse(answer)
 
     @app.get("/calls/{call_id}")
-    async def call_status(call_id: str) -> JSONResponse:
+    async def call_status(call_id: str, request: Request) -> JSONResponse:
+        if caller_policy is not None and (refused := caller_policy.refusal(request)) is not None:
+            return refused
         call = calls.get(call_id)
         if call is None:
             return JSONResponse({"detail": "unknown call_id"}, 404)
@@ -244,10 +256,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--public-url", default=None)
     parser.add_argument("--redis-url", default=None)
     parser.add_argument("--key-prefix", default="cq")
+    parser.add_argument(
+        "--require-id-token", action="store_true", help="demand the queue's ID token on /start and /calls (deployed)"
+    )
+    parser.add_argument("--caller", action="append", default=None, help="service account allowed to call (repeat)")
     args = parser.parse_args(argv)
+    policy = CallerPolicy(callers=frozenset(args.caller)) if args.caller else CallerPolicy()
     app = create_agent_app(
         args.plivo_url, args.auth_id, args.auth_token, from_number=args.from_number,
         public_url=args.public_url, redis_url=args.redis_url, key_prefix=args.key_prefix,
+        caller_policy=policy if args.require_id_token else None,
     )  # fmt: skip
     serve_forever(app, args.host, args.port)
 

@@ -5,9 +5,10 @@ seconds to finish and is otherwise left leased in Redis, where another instance 
 is needed by anyone else, so Cloud Run's ~10 s grace is enough.
 
 When Redis is unavailable (down, full, read-only) a loop stops and waits with a growing backoff (OUTAGE_BACKOFF_S),
-logging one line per step, then pings Redis and resumes with one line saying so. Only the first failure of an
-outage carries a traceback (at most one per OUTAGE_TRACEBACK_EVERY_S), so an outage of seconds costs a few lines,
-not thousands.
+logging one line per step, then reads Redis's eviction policy (which also tells it answers) and resumes with one
+line saying so; a Redis that comes back with an evicting policy keeps every loop waiting, each line naming the
+policy, until it is fixed (store/policy_guard.py). Only the first failure of an outage carries a traceback (at most
+one per OUTAGE_TRACEBACK_EVERY_S), so an outage of seconds costs a few lines, not thousands.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from redis.asyncio import Redis
 
 from callqueue.campaigns.planner import Planner
 from callqueue.clients.agent import AgentClient
-from callqueue.clients.auth import IdTokens
+from callqueue.clients.auth import IDENTITY_PATH, IdTokens, metadata_base_url
 from callqueue.clients.backend import BackendClient
 from callqueue.clients.plivo import PlivoBudget, PlivoClient
 from callqueue.clock import Clock, SystemClock
@@ -42,6 +43,8 @@ from callqueue.operator.history import HistorySampler
 from callqueue.settings import Settings
 from callqueue.store.availability import is_unavailable, unavailable_reason
 from callqueue.store.calls import CallStore
+from callqueue.store.connection import redis_client
+from callqueue.store.policy_guard import PolicyGuard, RedisPolicyError
 from callqueue.tracing import bind_call
 from callqueue.tracking.agent_stream import AgentEventConsumer
 from callqueue.tracking.cadence import Cadence
@@ -67,6 +70,7 @@ class Runtime:
     tokens: IdTokens
     agent: AgentClient
     instance_id: str
+    guard: PolicyGuard
     metrics: ProcessMetrics
     plivo: PlivoClient | None = None  # None without PLIVO_AUTH_ID/TOKEN: status from events and the agent only
     rejections: Rejections = field(default_factory=Rejections)  # refused callbacks and events, counted and sampled
@@ -77,8 +81,8 @@ class Runtime:
 
     @classmethod
     def create(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
-        redis = Redis.from_url(
-            settings.redis_url,
+        redis = redis_client(
+            settings,
             decode_responses=True,
             socket_timeout=5,
             socket_connect_timeout=3,
@@ -86,7 +90,8 @@ class Runtime:
         )
         metrics = ProcessMetrics(enabled=settings.metrics_enabled)
         http = outbound_client(settings, metrics)
-        tokens = IdTokens(http, enabled=settings.use_id_tokens)
+        identity_url = metadata_base_url(settings.gce_metadata_host) + IDENTITY_PATH
+        tokens = IdTokens(http, enabled=settings.use_id_tokens, metadata_url=identity_url)
         instance_id = f"{os.environ.get('K_REVISION') or socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         timeout = settings.timing.request_timeout
         agent = (
@@ -94,6 +99,7 @@ class Runtime:
             if metrics.enabled
             else AgentClient(settings.agent_server_url, http, tokens, timeout)
         )
+        guard = PolicyGuard(redis, settings.redis_allow_eviction)
         runtime = cls(
             settings=settings,
             redis=redis,
@@ -102,7 +108,9 @@ class Runtime:
             tokens=tokens,
             agent=agent,
             instance_id=instance_id,
+            guard=guard,
             metrics=metrics,
+            refused_callbacks=RefusedCallbacks(hold=guard.refused),
         )
         runtime.plivo = _plivo_client(settings, runtime.store, http)
         return runtime
@@ -149,26 +157,63 @@ class Runtime:
                 log.exception("maintenance pass failed; retrying")
             await sleep_or_stop(stop, MAINTENANCE_INTERVAL_S)
 
+    async def start(self, background: bool) -> None:
+        """Check Redis's eviction policy, then start the background loops (when `background`).
+
+        Raises RedisPolicyError when Redis answers with a policy that can drop keys. When Redis does not answer
+        yet, the check and the loops wait for it in a task, so the process still serves /api/live and a 503 health.
+        """
+        verdict = await self.guard.check()
+        if verdict == "refused":
+            raise self.guard.error()
+        if verdict == "ok":
+            if background:
+                self.start_background()
+            return
+        log.warning(
+            "Redis does not answer at start-up (%s): its eviction policy is checked when it does; /api/health"
+            " answers 503 until then%s",
+            self.guard.last_error,
+            ", and background work waits" if background else "",
+        )
+        self.tasks.append(asyncio.create_task(self._start_when_redis_answers(background), name="redis-policy"))
+
+    async def _start_when_redis_answers(self, background: bool) -> None:
+        if await self.guard.wait(self.stop) == "ok" and background and not self.stop.is_set():
+            self.start_background()
+
     def start_background(self) -> None:
         for name, loop in self.loops().items():
             self.tasks.append(asyncio.create_task(self._guard(name, loop), name=name))
         log.info("instance %s started %d background loops", self.instance_id, len(self.tasks))
 
     async def _guard(self, name: str, loop: Loop) -> None:
+        """Run `loop` until stop; restart it after a crash; wait out a Redis outage or refusal with backoff.
+
+        Coming back, Redis's eviction policy is read again before the loop resumes (that read is the ping): a Redis
+        that returns evicting keeps the loop waiting, with that reason in each line, until its policy is fixed.
+        """
         outage_since: float | None = None
         step = 0
         while not self.stop.is_set():
             try:
                 if outage_since is not None:
-                    await self.redis.ping()
+                    if await self.guard.read() == "refused":
+                        raise self.guard.error()
                     log.warning("background loop %s: redis is back after %.1f s; resuming", name,
                                 time.monotonic() - outage_since)  # fmt: skip
                     outage_since, step = None, 0
-                await loop(self.stop)
+                await self._unless_refused(loop)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                reason = unavailable_reason(exc) if is_unavailable(exc) else None
+                refused = isinstance(exc, RedisPolicyError)
+                if isinstance(exc, RedisPolicyError):
+                    reason: str | None = exc.reason  # Redis answers: the service declines, and says why
+                elif is_unavailable(exc):
+                    reason = unavailable_reason(exc)
+                else:
+                    reason = None
                 if reason is None:
                     log.exception("background loop %s crashed; restarting in 1 s", name)
                     await sleep_or_stop(self.stop, 1.0)
@@ -177,12 +222,34 @@ class Runtime:
                 delay = OUTAGE_BACKOFF_S[min(step, len(OUTAGE_BACKOFF_S) - 1)]
                 step += 1
                 now = time.monotonic()
-                first = self.outage_traceback_at is None or now - self.outage_traceback_at > OUTAGE_TRACEBACK_EVERY_S
+                first = not refused and (
+                    self.outage_traceback_at is None or now - self.outage_traceback_at > OUTAGE_TRACEBACK_EVERY_S
+                )
                 if first:
                     self.outage_traceback_at = now
                 log.error("background loop %s: redis is %s; waiting %.1f s (step %d)", name, reason, delay, step,
                           exc_info=exc if first else None)  # fmt: skip
                 await sleep_or_stop(self.stop, delay)
+
+    async def _unless_refused(self, loop: Loop) -> None:
+        """Run `loop`; stop it when Redis's policy is refused meanwhile (another loop found it on its way back)."""
+        if self.guard.refused.is_set():
+            raise self.guard.error()
+        work = asyncio.ensure_future(loop(self.stop))
+        refused = asyncio.ensure_future(self.guard.refused.wait())
+        stopped_by_refusal = False
+        try:
+            await asyncio.wait({work, refused}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            refused.cancel()
+            if not work.done():
+                stopped_by_refusal = refused.done() and not refused.cancelled()
+                work.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await work
+        if stopped_by_refusal:
+            raise self.guard.error()
+        work.result()  # the loop's own end: returned at stop, or raised
 
     async def shutdown(self, grace_s: float = DRAIN_GRACE_S) -> None:
         self.stop.set()
@@ -197,10 +264,11 @@ class Runtime:
                     len(pending),
                     grace_s,
                 )
-        with contextlib.suppress(Exception):
-            await self.store.forget(self.instance_id, self.worker_ids if self.tasks else [])
-        with contextlib.suppress(Exception):
-            await self.refused_callbacks.close(self.redis, self.store.keys)
+        if not self.guard.refused.is_set():  # nothing is written to a Redis refused for its eviction policy
+            with contextlib.suppress(Exception):
+                await self.store.forget(self.instance_id, self.worker_ids if self.tasks else [])
+            with contextlib.suppress(Exception):
+                await self.refused_callbacks.close(self.redis, self.store.keys)
         await self.http.aclose()
         await self.redis.aclose()
 

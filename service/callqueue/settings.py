@@ -96,6 +96,24 @@ PLAIN_VARIABLES: tuple[PlainVariable, ...] = (
         "LOG_FORMAT", "auto", "'json' (Cloud Logging lines with severity), 'text', or 'auto': json on Cloud Run"
     ),
     PlainVariable(
+        "REDIS_CA_CERT",
+        None,
+        "PEM certificate(s) of the CA that signs the Redis server's TLS certificate (Memorystore's server CA), for a"
+        " rediss:// REDIS_URL; unset, the system CAs are used",
+    ),
+    PlainVariable(
+        "REDIS_ALLOW_EVICTION",
+        "false",
+        "'true' lets the service start against a Redis whose maxmemory-policy is not noeviction (a local Redis you"
+        " cannot reconfigure); never on Cloud Run: an evicting Redis drops queued calls, idempotency keys and nonces",
+    ),
+    PlainVariable(
+        "GCE_METADATA_HOST",
+        None,
+        "host[:port] of the metadata server that issues ID tokens, as Google's client libraries honour it; unset:"
+        " metadata.google.internal (tests point it at a simulator)",
+    ),
+    PlainVariable(
         "MAX_QUEUED_CALLS",
         "50000",
         "calls waiting to be dialled, queued or scheduled (calling hours, not_before, redials), all instances; beyond"
@@ -194,6 +212,9 @@ class Settings:
     call_retention: int
     client_header_timeout: int
     client_body_timeout: int
+    redis_ca_cert: str | None = None
+    redis_allow_eviction: bool = False
+    gce_metadata_host: str | None = None
     google_cloud_project: str | None = None
     metrics_enabled: bool = True
 
@@ -286,6 +307,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     redis_url = req("REDIS_URL")
     if urlsplit(redis_url).scheme not in {"redis", "rediss", "unix"}:
         raise SettingsError(f"REDIS_URL={redis_url!r} is not a Redis URL: use redis://host:6379/0 or rediss://…")
+    redis_ca_cert = _ca_cert(get("REDIS_CA_CERT"), redis_url)
     auth_id, auth_token = get("PLIVO_AUTH_ID"), get("PLIVO_AUTH_TOKEN")
     if bool(auth_id) != bool(auth_token):
         raise SettingsError("PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN must be set together: set both, or neither")
@@ -328,6 +350,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         log_format=log_format,  # type: ignore[arg-type]  # checked against the literal's values above
         on_cloud_run=bool(env.get("K_SERVICE")),
+        redis_ca_cert=redis_ca_cert,
+        redis_allow_eviction=parse_bool("REDIS_ALLOW_EVICTION", req("REDIS_ALLOW_EVICTION")),
+        gce_metadata_host=get("GCE_METADATA_HOST"),
         max_queued_calls=_int("MAX_QUEUED_CALLS", req("MAX_QUEUED_CALLS"), 1, 10_000_000),
         call_retention=_int("CALL_RETENTION", req("CALL_RETENTION"), 3600, 90 * 86400),
         client_header_timeout=_int("CLIENT_HEADER_TIMEOUT", req("CLIENT_HEADER_TIMEOUT"), 1, 300),
@@ -335,6 +360,22 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         google_cloud_project=get("GOOGLE_CLOUD_PROJECT"),
         metrics_enabled=parse_bool("METRICS_ENABLED", req("METRICS_ENABLED")),
     )
+
+
+_PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
+
+
+def _ca_cert(raw: str | None, redis_url: str) -> str | None:
+    """REDIS_CA_CERT only means something with TLS; a value that is not PEM would fail every connection later."""
+    if raw is None:
+        return None
+    if urlsplit(redis_url).scheme != "rediss":
+        raise SettingsError(
+            "REDIS_CA_CERT is set but REDIS_URL does not use TLS: use a rediss:// URL, or unset REDIS_CA_CERT"
+        )
+    if _PEM_BEGIN not in raw:
+        raise SettingsError(f"REDIS_CA_CERT is not a PEM certificate: it must contain {_PEM_BEGIN}")
+    return raw.strip() + "\n"
 
 
 def cloud_run_timing_env(overrides: Mapping[str, int] | None = None) -> dict[str, str]:

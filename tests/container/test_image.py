@@ -30,7 +30,7 @@ def test_dockerfile_installs_from_the_lock_runs_as_non_root_and_in_exec_form() -
     assert re.search(r"^USER 10001$", DOCKERFILE, re.M)
     assert re.search(r'^CMD \["callqueue"\]$', DOCKERFILE, re.M), "exec form, so SIGTERM reaches Python"
     copied = re.findall(r"^COPY (?!--from)(.+) \S+$", DOCKERFILE, re.M)
-    assert copied == ["pyproject.toml uv.lock README.md", "service"], "only the service goes into the image"
+    assert copied == ["pyproject.toml uv.lock", "service"], "only the service goes into the image, no documentation"
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def image_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The image's environment, built with the Dockerfile's own uv commands from a copy of what it COPYs."""
     uv = shutil.which("uv") or str(Path.home() / ".local/bin/uv")
     context = tmp_path_factory.mktemp("image")
-    for name in ("pyproject.toml", "uv.lock", "README.md"):
+    for name in ("pyproject.toml", "uv.lock"):
         shutil.copy(ROOT / name, context / name)
     shutil.copytree(ROOT / "service", context / "service", ignore=shutil.ignore_patterns("__pycache__"))
     env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(context / ".venv"), "UV_PYTHON": sys.executable}

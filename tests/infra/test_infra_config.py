@@ -11,20 +11,20 @@ from typing import Any
 
 import pytest
 
-from infra.config import ConfigError, Environment, load_environment, load_environments, validate_environment
-from infra.main import ENVIRONMENTS_DIR, apply_rollback
+from infra.config import ConfigError, load_environment, load_environments, validate_environment
+from infra.main import ENVIRONMENTS_DIR
 from infra.naming import REPO_ROOT
 
 SOURCE = "environments/demo.toml"
 BASE: dict[str, Any] = {
     "project": "demo-project",
-    "project_number": 123456789,
     "region": "europe-west1",
     "state_bucket": "demo-tfstate",
     "deletion_protection": False,
     "agent": {"image": "r/agent:1.0", "longest_call_seconds": 600, "timeout_seconds": 900},
     "backend": {"image": "r/backend:1.0"},
     "redis": {"mode": "memorystore"},
+    "plivo": {"auth_id_version": "1", "auth_token_version": "1"},
 }
 
 
@@ -85,6 +85,17 @@ def test_committed_environments_are_valid() -> None:
         ("webhooks.colour", "blue", ["webhooks.colour", "Extra inputs are not permitted", "Fix: remove"]),
         ("webhooks.cpu_idle", False, ["webhooks.cpu_idle", "Fix: remove"]),
         ("webhooks.invokers", ["allUsers"], ["webhooks.invokers", "Fix: remove", "always public"]),
+        ("webhooks.public", True, ["webhooks.public", "Fix: remove", "always public"]),
+        ("agent.invokers", ["allUsers"], ["agent.invokers", "organisation policies", "Fix: set `public = true`"]),
+        ("queue.invokers", ["allAuthenticatedUsers"], ["queue.invokers", "Fix: set `public = true`"]),
+        ("project_number", 123, ["project_number", "Fix: remove `project_number`", "data google_project"]),
+        ("queue_image", "r/q:1", ["queue_image", "Fix: remove `queue_image`", "releases/<env>.json"]),
+        ("plivo.auth_id_version", "latest", ["plivo.auth_id_version", 'a version number, e.g. "1"', "not"]),
+        ("plivo.auth_token_version", ..., ["plivo.auth_token_version", 'Fix: add `plivo.auth_token_version = "1"`']),
+        ("plivo", ..., ["plivo", "Fix: add a `[plivo]` table"]),
+        ("redis.maintenance_hour", 24, ["redis.maintenance_hour", "<= 23"]),
+        ("redis.persistence", "AOF", ["redis.persistence"]),
+        ("registry.project", "Bad_Project", ["registry.project", "Fix: set `registry.project` to match"]),
         ("webhooks.region", "us-east1", ["webhooks.region", "outside the environment's region"]),
         ("webhooks.max_instances", 0, ["webhooks.max_instances", ">= 1"]),
         ("webhooks.min_instances", 3, ["webhooks.min_instances", "exceeds webhooks.max_instances"]),
@@ -92,12 +103,12 @@ def test_committed_environments_are_valid() -> None:
         ("webhooks.timeout_seconds", 30, ["webhooks.timeout_seconds", "REQUEST_TIMEOUT=30", "Fix: raise"]),
         ("webhooks.memory", "lots", ["webhooks.memory", "Fix: set `webhooks.memory` to match"]),
         ("agent.image", "r/agent:latest", ["agent.image", "latest", "Fix: pin a version tag"]),
-        ("queue_image", "r/queue", ["queue_image", "no tag"]),
         ("timing.SERVICE_TIMEOUT", 600, ["timing", "Fix: set queue.timeout_seconds instead"]),
         ("timing.POLL_FASTER", 1, ["timing", "unknown timing variable"]),
         ("timing.REQUEST_TIMEOUT", 400, ["timing", "REQUEST_TIMEOUT"]),
         ("backend.invokers", ["everyone"], ["backend.invokers", "not an IAM member"]),
         ("redis", {"mode": "secret"}, ["redis.url_secret", "Field required"]),
+        ("redis", {"mode": "secret", "url_secret": "u", "url_version": "latest"}, ["redis.url_version", "not"]),
     ],
 )
 def test_each_rule_names_file_key_and_fix(key: str, value: Any, expected: list[str]) -> None:
@@ -132,17 +143,76 @@ def test_bad_file_name_is_refused() -> None:
 
 
 def test_secret_redis_mode() -> None:
-    env = validate_environment("demo", SOURCE, _with("redis", {"mode": "secret", "url_secret": "redis-url"}))
+    redis = {"mode": "secret", "url_secret": "redis-url", "url_version": "3"}
+    env = validate_environment("demo", SOURCE, _with("redis", redis))
     assert env.config.redis.mode == "secret"
 
 
-def test_rollback_pins_one_environment() -> None:
-    envs: list[Environment] = [validate_environment(n, f"environments/{n}.toml", BASE) for n in ("a", "b")]
-    pinned = apply_rollback(envs, {"CALLQUEUE_ROLLBACK_ENV": "a", "CALLQUEUE_ROLLBACK_IMAGE": "r/queue:abc"})
-    assert [e.config.queue_image for e in pinned] == ["r/queue:abc", None]
-    with pytest.raises(ConfigError, match="go together"):
-        apply_rollback(envs, {"CALLQUEUE_ROLLBACK_ENV": "a"})
-    with pytest.raises(ConfigError, match=r"no environments/c\.toml"):
-        apply_rollback(envs, {"CALLQUEUE_ROLLBACK_ENV": "c", "CALLQUEUE_ROLLBACK_IMAGE": "r/queue:abc"})
-    with pytest.raises(ConfigError, match="latest"):
-        apply_rollback(envs, {"CALLQUEUE_ROLLBACK_ENV": "a", "CALLQUEUE_ROLLBACK_IMAGE": "r/queue:latest"})
+def test_production_redis_must_be_replicated_and_persistent() -> None:
+    """Where deletion_protection is true: a BASIC instance without RDB loses every accepted call on a restart."""
+    message = _error(_with("deletion_protection", True))
+    assert "redis.tier: 'BASIC' has no replica" in message and 'Fix: set `redis.tier = "STANDARD_HA"`' in message
+    assert 'Fix: set `redis.persistence = "RDB"`' in message
+    data = _with("deletion_protection", True)
+    data["redis"] |= {"tier": "STANDARD_HA", "persistence": "RDB"}
+    assert validate_environment("demo", SOURCE, data).config.deletion_protection
+
+
+def _dump(table: dict[str, Any], prefix: str = "") -> list[str]:
+    """TOML for nested tables of scalars (what environment files hold)."""
+    lines = [f"[{prefix}]"] if prefix else []
+    lines += [f"{key} = {_toml(value)}" for key, value in table.items() if not isinstance(value, dict)]
+    for key, value in table.items():
+        if isinstance(value, dict):
+            lines += _dump(value, f"{prefix}.{key}" if prefix else key)
+    return lines
+
+
+def _files(directory: Path, files: dict[str, dict[str, Any]]) -> Path:
+    for name, content in files.items():
+        (directory / f"{name}.toml").write_text("\n".join(_dump(content)) + "\n", encoding="utf-8")
+    return directory
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return str(value)
+
+
+def test_registry_across_files(tmp_path: Path) -> None:
+    owner = _with("project", "build-project")
+    consumer = _with("registry.project", "build-project")
+    envs = load_environments(_files(tmp_path, {"a": owner, "b": consumer}), tmp_path)
+    a, b = envs
+    assert a.owns_registry and not b.owns_registry and a.registry == b.registry
+    assert b.registry.url == "europe-west1-docker.pkg.dev/build-project/callqueue"
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with pytest.raises(ConfigError) as caught:
+        load_environments(
+            _files(elsewhere, {"a": owner, "b": _with("registry.project", "nobody-s-project")}), elsewhere
+        )
+    assert "b.toml: registry.project: 'nobody-s-project' is no environment's project" in str(caught.value)
+
+    mismatch = tmp_path / "mismatch"
+    mismatch.mkdir()
+    other = _with("registry.project", "build-project")
+    other["registry"]["repository"] = "other"
+    with pytest.raises(ConfigError, match=r"is not the registry a\.toml owns"):
+        load_environments(_files(mismatch, {"a": owner, "b": other}), mismatch)
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    with pytest.raises(ConfigError, match="each environment has its own project"):
+        load_environments(_files(shared, {"a": BASE, "b": BASE}), shared)
+
+
+def test_committed_production_reads_staging_s_registry() -> None:
+    envs = {e.name: e for e in load_environments(ENVIRONMENTS_DIR, REPO_ROOT)}
+    assert envs["staging"].owns_registry
+    assert envs["production"].registry == envs["staging"].registry
+    assert envs["production"].config.agent.public and not envs["production"].config.agent.invokers

@@ -1,5 +1,6 @@
 """Policy tests on the synthesized JSON: the collector beside the queue only, the dashboard, the alert policies
-with the environment file's thresholds and channels, and metric names the service really exposes."""
+with the environment file's thresholds and channels, and metric names the service really exposes. All of it is in
+each environment's services stack; only the Monitoring API is the foundation's."""
 
 from __future__ import annotations
 
@@ -43,10 +44,11 @@ def test_the_collector_runs_beside_the_queue_and_nowhere_else(synthesis: Synthes
     assert collector["image"] == cfg.collector_image and collector["depends_on"] == ["queue"]
     assert "ports" not in collector, "only the queue takes requests"
     assert collector["volume_mounts"] == [{"mount_path": "/etc/rungmp/", "name": "monitoring-config"}]
-    assert queue["volumes"][0]["secret"]["items"] == [{"path": "config.yaml", "version": "latest"}]
+    pinned = "${google_secret_manager_secret_version.collector_config_version.version}"
+    assert queue["volumes"][0]["secret"]["items"] == [{"path": "config.yaml", "version": pinned}], "never latest"
     for other in ("webhooks", "agent", "backend_service"):
         assert len(services[other]["template"]["containers"]) == 1, other
-    config = next(iter(resources(stack, "google_secret_manager_secret_version").values()))["secret_data"]
+    config = resources(stack, "google_secret_manager_secret_version")["collector_config_version"]["secret_data"]
     doc = json.loads(config)
     assert doc["kind"] == "RunMonitoring"
     assert doc["spec"]["endpoints"] == [
@@ -55,7 +57,8 @@ def test_the_collector_runs_beside_the_queue_and_nowhere_else(synthesis: Synthes
     assert config == run_monitoring_config(synthesis.environments[env_name], 8080)
     writers = [m for m in resources(stack, "google_project_iam_member").values() if m["role"] == METRIC_WRITER]
     assert [w["member"] for w in writers] == ["serviceAccount:${google_service_account.queue_sa.email}"]
-    api = [a["service"] for a in resources(stack, "google_project_service").values()]
+    foundation = synthesis.stacks[f"{env_name}-foundation"]  # the foundation enables every API (make bootstrap)
+    api = [a["service"] for a in resources(foundation, "google_project_service").values()]
     assert "monitoring.googleapis.com" in api
 
 

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from local.redis_server import ThrowawayRedis, free_port
 from local.simulators.agent import create_agent_app
 from local.simulators.backend import create_backend_app
+from local.simulators.id_tokens import CallerPolicy
 from local.simulators.plivo import create_plivo_app
 from local.simulators.server import running
 from local.simulators.wiring import simulator_env
@@ -116,6 +117,7 @@ def peers(release: threading.Event) -> Iterator[dict[str, str]]:
     with running(create_plivo_app(AUTH_ID, AUTH_TOKEN)) as plivo:
         servers = {
             "agent": create_agent_app(plivo, AUTH_ID, AUTH_TOKEN),
+            "agent_checking_tokens": create_agent_app(plivo, AUTH_ID, AUTH_TOKEN, caller_policy=CallerPolicy()),
             "backend": create_backend_app(),
             "forbidden": _health_app(403, {"detail": "Forbidden"}),
             "unauthorized": _health_app(401, {"detail": "Unauthorized"}),

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from redis.asyncio import Redis
 
@@ -56,7 +57,7 @@ def test_healthy_environment_passes_every_check(diagnose: Run, env: dict[str, st
 
 def test_seed_regions_fail_whether_or_not_the_urls_answer(diagnose: Run, env: dict[str, str]) -> None:
     env |= {"AGENT_SERVER_URL": SEED_AGENT, "BACKEND_URL": SEED_BACKEND}
-    code, checks = diagnose(env, "--timeout", "1", "--skip", "agent,backend")
+    code, checks = diagnose(env, "--timeout", "1", "--skip", "agent,agent-auth,backend")
     assert code == 1
     region = checks["region"]
     assert region["verdict"] == "fail"
@@ -70,11 +71,11 @@ def test_same_region_and_legacy_urls(diagnose: Run, env: dict[str, str]) -> None
         "AGENT_SERVER_URL": "https://agent-123.us-east1.run.app",
         "BACKEND_URL": "https://backend-123.us-east1.run.app",
     }
-    code, checks = diagnose(env | same, "--timeout", "1", "--skip", "agent,backend")
+    code, checks = diagnose(env | same, "--timeout", "1", "--skip", "agent,agent-auth,backend")
     assert (code, checks["region"]["verdict"]) == (0, "ok")
     assert "us-east1" in checks["region"]["summary"]
     legacy = same | {"BACKEND_URL": "https://backend-abc123xyz-ue.a.run.app"}
-    code, checks = diagnose(env | legacy, "--timeout", "1", "--skip", "agent,backend")
+    code, checks = diagnose(env | legacy, "--timeout", "1", "--skip", "agent,agent-auth,backend")
     assert (code, checks["region"]["verdict"]) == (0, "warn")
     assert "region unknown for backend" in checks["region"]["summary"]
     assert COLOCATE_FIX in checks["region"]["remedy"]
@@ -89,11 +90,11 @@ def test_queue_region_comes_from_the_metadata_server(diagnose: Run, env: dict[st
         "AGENT_SERVER_URL": "https://agent-123.europe-west1.run.app",
         "BACKEND_URL": "https://backend-123.europe-west1.run.app",
     }
-    code, checks = diagnose(env, "--timeout", "1", "--skip", "agent,backend")
+    code, checks = diagnose(env, "--timeout", "1", "--skip", "agent,agent-auth,backend")
     assert checks["region"]["verdict"] == "ok", checks["region"]
     assert checks["region"]["details"]["queue"] == "europe-west1 (from the metadata server)"
     env["AGENT_SERVER_URL"] = "https://agent-123.us-east1.run.app"
-    code, checks = diagnose(env, "--timeout", "1", "--skip", "agent,backend")
+    code, checks = diagnose(env, "--timeout", "1", "--skip", "agent,agent-auth,backend")
     assert (code, checks["region"]["verdict"]) == (1, "fail")
     assert "queue in europe-west1" in checks["region"]["summary"]
 
@@ -103,9 +104,28 @@ def test_metadata_server_unreachable_leaves_the_queue_region_unknown(
 ) -> None:
     env |= {"K_SERVICE": "q", "AUTH_MODE": "none", "AGENT_SERVER_URL": "https://agent-123.us-east1.run.app"}
     dead = closed_port_url.replace("redis://", "http://").removesuffix("/0")
-    code, checks = diagnose(env, "--timeout", "1", "--skip", "agent", "--metadata-url", dead)
+    code, checks = diagnose(env, "--timeout", "1", "--skip", "agent,agent-auth", "--metadata-url", dead)
     assert (code, checks["region"]["verdict"]) == (0, "warn")
     assert checks["region"]["details"]["queue"].startswith("unknown: metadata server lookup failed")
+
+
+def test_deployed_agent_must_refuse_an_anonymous_start(
+    diagnose: Run, env: dict[str, str], peers: dict[str, str]
+) -> None:
+    """The stock agent validates the body of an anonymous /start (400): that fails. Nothing is dialled either way."""
+    deployed = _on_cloud_run(env, peers) | {"AGENT_SERVER_URL": peers["agent"]}
+    code, checks = diagnose(deployed, "--timeout", "2", "--skip", "region")
+    auth = checks["agent-auth"]
+    assert (code, auth["verdict"], auth["details"]["status"]) == (1, "fail", 400)
+    assert "validated the body of an anonymous /start" in auth["summary"]
+    assert "verify the caller's Google ID token on /start" in auth["remedy"]
+    assert checks["agent"]["verdict"] == "ok", "reachable and healthy: only the identity check fails"
+    code, checks = diagnose(deployed | {"AGENT_SERVER_URL": peers["agent_checking_tokens"]}, "--timeout", "2")
+    assert (checks["agent-auth"]["verdict"], checks["agent-auth"]["details"]["status"]) == ("ok", 401)
+    for agent in ("agent", "agent_checking_tokens"):
+        assert not [s for s in httpx.get(f"{peers[agent]}/_sim/starts").json()["starts"] if s["dialled"]]
+    _, local = diagnose(env, "--timeout", "2")
+    assert "agent-auth" not in local, "a local agent with AUTH_MODE=none is the stock example: not checked"
 
 
 def test_403_is_explained_as_the_missing_invoker_grant(
@@ -166,7 +186,12 @@ def test_eviction_policy(diagnose: Run, env: dict[str, str]) -> None:
         assert "noeviction" in checks["redis-eviction"]["remedy"]
         asyncio.run(set_policy("volatile-lru"))
         code, checks = diagnose(env | {"REDIS_URL": redis.url}, "--timeout", "2")
+        assert (code, checks["redis-eviction"]["verdict"]) == (1, "fail"), "TTL keys are the idempotency keys"
+        assert "refuses to start" in checks["redis-eviction"]["summary"]
+        allowed = env | {"REDIS_URL": redis.url, "REDIS_ALLOW_EVICTION": "true"}
+        code, checks = diagnose(allowed, "--timeout", "2")
         assert (code, checks["redis-eviction"]["verdict"]) == (0, "warn")
+        assert "REDIS_ALLOW_EVICTION=true" in checks["redis-eviction"]["summary"]
 
 
 def test_wrong_profile_on_cloud_run(diagnose: Run, env: dict[str, str], peers: dict[str, str]) -> None:

@@ -39,3 +39,23 @@ def test_diagnose_without_terraform(tmp_path: Path) -> None:
     result = _make_without_cloud_tools(tmp_path, "diagnose", "ENV=staging")
     assert result.returncode == 2
     assert "make diagnose needs terraform" in result.stderr
+
+
+@pytest.mark.skipif(MAKE is None, reason="make is not installed")
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["bootstrap", "ENV=staging"], "make bootstrap needs gcloud: install the Google Cloud CLI"),
+        (["image", "ENV=staging"], "make image needs git: install git"),
+        (["deploy", "ENV=staging"], "make deploy needs gcloud: install the Google Cloud CLI"),
+        (["promote", "FROM=staging", "TO=production"], "make promote needs gcloud"),
+        (["rollback", "ENV=production", "DIGEST=sha256:abc"], "make rollback needs gcloud"),
+        (["diff", "ENV=staging"], "make diff needs terraform: install Terraform >= 1.5"),
+        (["promote", "TO=production"], "usage: make promote FROM=<environment> TO=<environment>"),
+        (["rollback", "ENV=production"], "usage: make rollback ENV=<environment> DIGEST=sha256:<digest>"),
+    ],
+)
+def test_cloud_targets_say_what_is_missing(tmp_path: Path, args: list[str], message: str) -> None:
+    result = _make_without_cloud_tools(tmp_path, *args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from callqueue.ops.metadata import DEFAULT_METADATA_BASE, metadata_base
+from callqueue.clients.auth import DEFAULT_METADATA_BASE
+from callqueue.ops.metadata import metadata_base
 from callqueue.ops.probes import percentile
 from callqueue.ops.runapp import parse_run_url, region_from_metadata
 

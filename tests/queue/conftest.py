@@ -75,7 +75,7 @@ class ServiceProcess:
         full = {**os.environ, **env, "PORT": str(self.port), "LOG_LEVEL": env.get("LOG_LEVEL", "WARNING")}
         self.proc = subprocess.Popen([sys.executable, "-m", "callqueue"], env=full)
 
-    def wait_healthy(self, timeout: float = 20) -> None:
+    def wait_healthy(self, timeout: float = 90) -> None:  # generous: a start-up on a loaded 2-core machine is slow
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -127,3 +127,21 @@ def test_concurrency_limit_holds_calls_until_slots_free(service_env: dict[str, s
         assert status["in_flight"] == 1
         assert client.get(f"/api/calls/{second}").json()["status"] == "queued"
         assert starts_for(sims, second) == []
+
+
+def test_queue_sends_the_agent_a_google_id_token_for_its_url(service_env: dict[str, str], sims: Sims) -> None:
+    """Deployed (AUTH_MODE=id_token): the token comes from the metadata server with the agent's URL as audience,
+    and an agent that verifies it, as docs/contracts.md asks, accepts the start."""
+    from local.simulators.agent import create_agent_app
+    from local.simulators.id_tokens import CallerPolicy, create_metadata_app
+    from tests.queue.conftest import AUTH_ID, AUTH_TOKEN
+
+    protected = create_agent_app(sims.plivo, AUTH_ID, AUTH_TOKEN, caller_policy=CallerPolicy())
+    with running(create_metadata_app()) as metadata, running(protected) as agent:
+        env = service_env | {"AGENT_SERVER_URL": agent, "AUTH_MODE": "id_token", "GCE_METADATA_HOST": metadata}
+        with running(create_app(load_settings(env))) as base, httpx.Client(base_url=base, timeout=10) as client:
+            call_id = queue(client)
+            record_when(client, call_id, AFTER_DISPATCH)
+        [start] = [s for s in httpx.get(f"{agent}/_sim/starts").json()["starts"] if s["call_id"] == call_id]
+        assert start["dialled"] and start["error"] is None
+        assert set(httpx.get(f"{metadata}/_sim/issued").json()["audiences"]) == {agent}

@@ -208,6 +208,7 @@ def test_webhooks_role_serves_no_docs_and_its_health_names_no_host(redis_url: st
             assert client.get(path).status_code == 404, path
         health = client.get("/api/health").json()
         assert set(health) == {"status", "version", "role", "draining", "redis"}
+        assert set(health["redis"]) == {"status", "latency_ms"}, "no Redis setting either"
     port = free_port()
     down = {**_env(f"redis://127.0.0.1:{port}/0", key_prefix), "SERVICE_ROLE": "webhooks"}
     with running(create_app(load_settings(down))) as base, httpx.Client(base_url=base, timeout=15) as client:
@@ -230,6 +231,8 @@ def test_openapi_documents_the_error_body_the_codes_and_the_id_and_phone_rules(a
         ("get", "/api/operator/overview"): {"413", "503"},
         ("get", "/metrics"): {"413", "503"},  # the page and the metrics answer text, their errors JSON all the same
         ("get", "/operator/"): {"413"},
+        ("get", "/api/live"): {"413"},
+        ("get", "/api/health"): {"413"},
     }
     for (method, path), codes in expected.items():
         responses = doc["paths"][path][method]["responses"]

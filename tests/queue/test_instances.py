@@ -80,7 +80,7 @@ def test_kill_9_at_each_dispatch_step_then_every_call_is_dispatched_once(
     with running(create_app(load_settings({**service_env, "DISPATCH_WORKERS": "0"}), background=False)) as api:
         ids = queue_many(api, 3)
     doomed = spawn({**service_env, "DISPATCH_WORKERS": "1", "CALLQUEUE_CRASH_AT": point})
-    assert doomed.proc.wait(20) == -signal.SIGKILL, "the crash point killed the instance"
+    assert doomed.proc.wait(60) == -signal.SIGKILL, "the crash point killed the instance"
     survivor = spawn({**service_env, "DISPATCH_WORKERS": "2"})
     wait_for(all_dispatched(survivor.url, ids), 60, "every call dispatched after the crash")
     per_call = Counter(s["call_id"] for s in sims.starts())

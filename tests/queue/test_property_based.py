@@ -123,6 +123,7 @@ def test_every_route_answers_within_its_schema_and_never_a_server_error(redis_ur
     assert operator_routes <= labels, "issue 14's routes are in the schema, so they are fuzzed too"
     for label in operator_routes:
         assert seen[(label, 200)] >= 1, f"{label} must answer"
+    assert seen[("GET /api/live", 200)] >= 1, "issue 11's liveness route is in the schema and answers"
     assert not [key for key in seen if key[1] >= 500]
     assert seen[("POST /api/calls/queue", 202)] >= 20, "bodies must reach the store"
     assert seen[("GET /api/calls/{call_id}", 200)] >= 10, "reads must meet real records"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import cast
 
 import httpx
@@ -131,3 +131,50 @@ def test_redis_down_for_5_s_logs_one_line_per_loop_and_backoff_step_and_one_when
         assert 1 <= len(failing) <= per_loop_bound, (loop, [r.getMessage() for r in failing])
     other = [r.getMessage() for r in records if not r.getMessage().startswith("background loop ")]
     assert len(other) <= 5, other
+
+
+def test_redis_back_from_an_outage_with_an_evicting_policy_is_refused_until_it_is_fixed(
+    own_redis: ThrowawayRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another Redis answers after an outage, one that evicts: no loop resumes against it, each says why (not
+    "unreachable"), requests answer 503 naming the policy; once the policy is fixed, everything resumes."""
+    env = {"REDIS_URL": own_redis.url, "CLOUD_RUN_OPTIMIZED": "false", "AUTH_MODE": "none"}
+    caplog.set_level(logging.INFO, logger="callqueue")
+    busy = {f"dispatch-{n}" for n in range(4)} | {"maintenance", "tracker", "agent-events", "result-delivery"}
+    evicting = ThrowawayRedis(port=own_redis.port, maxmemory_policy="allkeys-lru")
+    reason = "refused for its eviction policy (maxmemory-policy allkeys-lru)"
+
+    def named(pattern: str) -> set[str]:
+        found = (re.match(pattern, r.getMessage()) for r in caplog.records)
+        return {m.group(1) for m in found if m}
+
+    def until(condition: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + 90
+        while not condition():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.1)
+
+    try:
+        with running(create_app(load_settings(env))) as base, httpx.Client(base_url=base, timeout=15) as api:
+            until(lambda: api.get("/api/queue/status").json()["live_workers"] >= 4, "workers started")
+            caplog.clear()
+            own_redis.stop()
+            until(lambda: busy <= named(r"background loop (\S+): redis is unreachable"), "every loop saw the outage")
+            evicting.start()
+            until(lambda: busy <= named(rf"background loop (\S+): redis is {re.escape(reason)}"), "loops refuse")
+            health = api.get("/api/health")
+            assert health.status_code == 503 and health.json()["failing"] == ["redis-policy"], health.text
+            answer = api.post("/api/calls/queue", json=CALL)
+            assert answer.status_code == 503 and answer.json()["errors"] == [{"dependency": "redis", "reason": reason}]
+            r = redis.Redis.from_url(evicting.url)
+            written = {k.decode() for k in r.scan_iter("*")}
+            # Only the history sampler, which touches Redis once per 10 s, may have sampled before a loop found out.
+            assert written <= {"cq:metrics:history"}, written
+            assert not [m for m in caplog.records if reason in m.getMessage() and m.exc_info], "no traceback"
+            r.config_set("maxmemory-policy", "noeviction")
+            until(lambda: busy <= named(r"background loop (\S+): redis is back"), "loops resume once it is fixed")
+            assert api.post("/api/calls/queue", json=CALL).status_code == 202
+            assert api.get("/api/health").status_code == 200
+            r.close()
+    finally:
+        evicting.stop()

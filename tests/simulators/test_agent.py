@@ -71,14 +71,18 @@ def test_start_places_the_call_and_answers_the_request_uuid_as_call_uuid(
 def test_status_endpoint_follows_the_call_to_its_end(
     agent: str, plivo: str, receiver: Receiver, until: Callable[..., Any]
 ) -> None:
-    script(plivo, PHONE, queue_for=10, talk_for=4, recording=True)
-    request_uuid = httpx.post(f"{agent}/start", json=start_body(receiver)).json()["call_uuid"]
-    first = httpx.get(f"{agent}/calls/call-1").json()
-    assert first == {"call_id": "call-1", "request_uuid": request_uuid, "call_uuid": None, "status": "queued",
-                     "duration": None, "hangup_cause": None, "recording_url": None}  # fmt: skip
+    """Two calls, so each state is held while it is read (no timing window): call-1 runs to its end, then call-2
+    stays queued at Plivo."""
+    script(plivo, PHONE, talk_for=4, recording=True)
+    httpx.post(f"{agent}/start", json=start_body(receiver)).raise_for_status()
     done = until(lambda: (s := httpx.get(f"{agent}/calls/call-1").json())["status"] == "completed" and s)
     assert done["call_uuid"] and done["duration"] == 4 and done["hangup_cause"] == "Normal Hangup"
     assert done["recording_url"]
+    script(plivo, PHONE, queue_for=1_000_000)
+    request_uuid = httpx.post(f"{agent}/start", json=start_body(receiver, "call-2")).json()["call_uuid"]
+    queued = httpx.get(f"{agent}/calls/call-2").json()
+    assert queued == {"call_id": "call-2", "request_uuid": request_uuid, "call_uuid": None, "status": "queued",
+                      "duration": None, "hangup_cause": None, "recording_url": None}  # fmt: skip
 
 
 def test_unknown_call_id_is_404(agent: str) -> None:
@@ -163,3 +167,38 @@ def test_status_changes_are_written_to_the_redis_stream(
     assert events[0]["status"] == "queued" and events[-1]["status"] == "completed"
     assert all(e["call_id"] == "call-1" and e["source"] == "agent" and float(e["at"]) > 0 for e in events)
     assert events[-1]["duration"] == "3" and events[-1]["hangup_cause"] == "Normal Hangup"
+
+
+def test_deployed_agent_checks_the_callers_google_id_token_before_the_body(
+    _shared_plivo: str, plivo: str, receiver: Receiver
+) -> None:
+    """Public because Plivo must reach it, the deployed agent lets only the queue's account start calls."""
+    from local.simulators.id_tokens import DEFAULT_CALLER, CallerPolicy, issue
+
+    with running(create_agent_app(_shared_plivo, AUTH_ID, AUTH_TOKEN, caller_policy=CallerPolicy())) as agent:
+
+        def start(headers: dict[str, str], body: Any) -> httpx.Response:
+            return httpx.post(f"{agent}/start", json=body, headers=headers)
+
+        bearer = {"Authorization": f"Bearer {issue(agent)}"}
+        refusals = {
+            "anonymous": start({}, start_body(receiver)),
+            "anonymous, invalid body": start({}, {}),
+            "wrong audience": start({"Authorization": f"Bearer {issue('https://elsewhere.run.app')}"}, {}),
+            "expired": start({"Authorization": f"Bearer {issue(agent, lifetime_s=-60)}"}, {}),
+            "forged": start(
+                {"Authorization": f"Bearer {issue(agent, key='not-google-but-long-enough-for-hs256')}"}, {}
+            ),
+            "another caller": start({"Authorization": f"Bearer {issue(agent, 'intruder@x.iam')}"}, {}),
+        }
+        assert {why: r.status_code for why, r in refusals.items()} == {
+            "anonymous": 401, "anonymous, invalid body": 401, "wrong audience": 401, "expired": 401, "forged": 401,
+            "another caller": 403,
+        }  # fmt: skip
+        assert "audience is not" in refusals["wrong audience"].json()["detail"]
+        assert not any(s["dialled"] for s in starts(agent)), "nothing refused was dialled"
+        assert httpx.get(f"{agent}/calls/call-1").status_code == 401
+        placed = start(bearer, start_body(receiver))
+        assert placed.status_code == 200 and placed.json()["status"] == "call_initiated"
+        assert httpx.get(f"{agent}/calls/call-1", headers=bearer).json()["call_id"] == "call-1"
+        assert DEFAULT_CALLER.startswith("callqueue-queue@")

@@ -61,25 +61,46 @@ def test_wrong_credentials_are_401(plivo: str) -> None:
     assert wrong.status_code == 401 and other_account.status_code == 401
 
 
+HOLD = 1_000_000  # script seconds: a phase that outlasts the test, so it is looked up however slow the machine is
+
+
 def test_lookups_follow_the_call_from_queue_to_detail_record(
     plivo: str, rest: httpx.Client, receiver: Receiver, until: Callable[..., Any]
 ) -> None:
-    script(plivo, DEST, queue_for=10, answer_after=10, talk_for=10, cdr_delay=10)
-    request_uuid = rest.post("Call/", json=call_body(receiver)).json()["request_uuid"]
-    queued = rest.get(f"Call/{request_uuid}/", params={"status": "queued"})
-    assert queued.status_code == 200 and queued.json()["call_status"] == "queued"
-    assert rest.get(f"Call/{request_uuid}/", params={"status": "live"}).status_code == 404
+    """Each phase is held (HOLD) by its own call while it is looked up: the test waits on states, not windows."""
+    ringing_to, talking_to, ended_to, done_to, queued_to = (f"+155501002{n:02d}" for n in range(5))
+    script(plivo, ringing_to, answer_after=HOLD)
+    script(plivo, talking_to, answer_after=0, talk_for=HOLD)
+    script(plivo, ended_to, answer_after=0, talk_for=0, cdr_delay=HOLD)
+    script(plivo, done_to, answer_after=0, talk_for=10, cdr_delay=0)
+    script(plivo, queued_to, queue_for=HOLD)  # last: a call held in the queue holds back the calls after it
 
+    def create(to: str, **extra: str) -> str:
+        return str(rest.post("Call/", json=call_body(receiver, to=to, **extra)).json()["request_uuid"])
+
+    def live(some_uuid: str) -> str | None:
+        answer = rest.get(f"Call/{some_uuid}/", params={"status": "live"})
+        return str(answer.json()["call_status"]) if answer.status_code == 200 else None
+
+    request_uuid = create(ringing_to, ring_timeout=str(HOLD))  # rings until the test ends
     call_uuid = until(lambda: sim_call(plivo, request_uuid)["call_uuid"])
     assert call_uuid != request_uuid
     assert rest.get(f"Call/{request_uuid}/", params={"status": "queued"}).status_code == 404
-    ringing = until(lambda: rest.get(f"Call/{call_uuid}/", params={"status": "live"}).json().get("call_status"))
-    assert ringing == "ringing"
-    until(lambda: rest.get(f"Call/{call_uuid}/", params={"status": "live"}).json().get("call_status") == "in-progress")
-    assert rest.get(f"Call/{call_uuid}/").status_code == 404  # no detail record while live
-    until(lambda: rest.get(f"Call/{call_uuid}/", params={"status": "live"}).status_code == 404)
-    assert rest.get(f"Call/{call_uuid}/").status_code == 404  # hung up, record not there yet (cdr_delay)
-    cdr = until(lambda: (r := rest.get(f"Call/{call_uuid}/")).status_code == 200 and r.json())
+    assert until(lambda: live(call_uuid)) == "ringing"
+
+    talking_request = create(talking_to)
+    talking = until(lambda: sim_call(plivo, talking_request)["call_uuid"])
+    until(lambda: live(talking) == "in-progress")
+    assert rest.get(f"Call/{talking}/").status_code == 404  # no detail record while live
+
+    ended_request = create(ended_to)
+    ended = until(lambda: sim_call(plivo, ended_request)["status"] == "completed" and sim_call(plivo, ended_request))
+    assert live(ended["call_uuid"]) is None
+    assert rest.get(f"Call/{ended['call_uuid']}/").status_code == 404  # hung up, record not there yet (cdr_delay)
+
+    done_request = create(done_to)
+    done_uuid = until(lambda: sim_call(plivo, done_request)["call_uuid"])
+    cdr = until(lambda: (r := rest.get(f"Call/{done_uuid}/")).status_code == 200 and r.json())
     for name in (
         "call_uuid",
         "answer_time",
@@ -96,7 +117,12 @@ def test_lookups_follow_the_call_from_queue_to_detail_record(
         "call_status",
     ):
         assert name in cdr
-    assert cdr["call_status"] == "completed" and cdr["call_duration"] == 10 and cdr["to_number"] == "15550100001"
+    assert cdr["call_status"] == "completed" and cdr["call_duration"] == 10 and cdr["to_number"] == done_to[1:]
+
+    queued_request = create(queued_to)
+    queued = rest.get(f"Call/{queued_request}/", params={"status": "queued"})
+    assert queued.status_code == 200 and queued.json()["call_status"] == "queued"
+    assert rest.get(f"Call/{queued_request}/", params={"status": "live"}).status_code == 404
 
 
 def test_list_finds_a_finished_call_by_destination_and_end_time(
@@ -117,7 +143,7 @@ def test_list_finds_a_finished_call_by_destination_and_end_time(
 def test_cancel_a_queued_request_sends_a_cancel_hangup(
     plivo: str, rest: httpx.Client, receiver: Receiver, until: Callable[..., Any]
 ) -> None:
-    script(plivo, DEST, queue_for=100)
+    script(plivo, DEST, queue_for=HOLD)
     request_uuid = rest.post("Call/", json=call_body(receiver)).json()["request_uuid"]
     assert rest.delete(f"Request/{request_uuid}/").status_code == 204
     assert rest.delete(f"Request/{request_uuid}/").status_code == 404

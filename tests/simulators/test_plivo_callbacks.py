@@ -11,7 +11,7 @@ from plivo.utils.signature_v3 import validate_v3_signature
 
 from local.simulators.signing import sign_v3
 from tests.simulators.conftest import AUTH_TOKEN, Received, Receiver
-from tests.simulators.test_plivo_api import DEST, call_body, script, sim_call
+from tests.simulators.test_plivo_api import DEST, HOLD, call_body, script, sim_call
 
 
 def valid(request: Received) -> bool:
@@ -118,9 +118,15 @@ def test_list_script_is_used_one_entry_per_call(
 def test_invisible_for_hides_a_fresh_call_from_every_lookup(
     plivo: str, rest: httpx.Client, receiver: Receiver, until: Callable[..., Any]
 ) -> None:
-    script(plivo, DEST, invisible_for=15, queue_for=30)  # 0.3 s invisible, 0.6 s queued at time_scale 0.02
-    request_uuid = rest.post("Call/", json=call_body(receiver)).json()["request_uuid"]
-    assert rest.get(f"Call/{request_uuid}/", params={"status": "queued"}).status_code == 404
-    assert request_uuid not in rest.get("Call/", params={"status": "queued"}).json()["calls"]
-    queued = until(lambda: rest.get(f"Call/{request_uuid}/", params={"status": "queued"}).status_code == 200)
-    assert queued and sim_call(plivo, request_uuid)["status"] == "queued"
+    """Two calls, each holding its state while it is looked up: one stays invisible, one turns visible while it is
+    still queued (the second: a call held in the queue holds back the ones after it)."""
+    hidden_to, shows_to = "+15550100021", "+15550100022"
+    script(plivo, hidden_to, invisible_for=HOLD)
+    script(plivo, shows_to, invisible_for=15, queue_for=HOLD)
+    hidden = rest.post("Call/", json=call_body(receiver, to=hidden_to)).json()["request_uuid"]
+    assert sim_call(plivo, hidden)["request_uuid"] == hidden, "the call exists, lookups do not show it"
+    assert rest.get(f"Call/{hidden}/", params={"status": "queued"}).status_code == 404
+    assert hidden not in rest.get("Call/", params={"status": "queued"}).json()["calls"]
+    shows = rest.post("Call/", json=call_body(receiver, to=shows_to)).json()["request_uuid"]
+    queued = until(lambda: rest.get(f"Call/{shows}/", params={"status": "queued"}).status_code == 200)
+    assert queued and sim_call(plivo, shows)["status"] == "queued"

@@ -39,8 +39,11 @@ def create_app(settings: Settings, *, background: bool = True, clock: Clock | No
         runtime = Runtime.create(settings, clock)
         app.state.runtime = runtime
         log.info(settings.timing.summary())
-        if background:
-            runtime.start_background()
+        try:
+            await runtime.start(background)
+        except Exception:
+            await runtime.shutdown()
+            raise
         try:
             yield
         finally:

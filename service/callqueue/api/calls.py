@@ -18,7 +18,6 @@ from callqueue.api.models import QueueCallRequest, QueuedCall
 from callqueue.call_config import call_config_problems
 from callqueue.clients.plivo import PlivoError, PlivoRateLimited
 from callqueue.ids import CALL_ID_PATTERN, CALL_ID_RULE, is_call_id, shown
-from callqueue.runtime import Runtime
 from callqueue.states import FINAL, CallStatus
 from callqueue.store.calls import CampaignCanceled, QueueFull, same_call
 from callqueue.tracing import bind_call, from_headers
@@ -87,12 +86,11 @@ _QUEUE_OPENAPI: dict[str, Any] = {
     },
     openapi_extra=_QUEUE_OPENAPI,
 )
-async def queue_call(request: Request) -> JSONResponse:
+async def queue_call(request: Request, runtime: RuntimeDep) -> JSONResponse:
     """Accept a call; answered only once it is persisted. Retrying with the same Idempotency-Key is safe.
 
     With MAX_QUEUED_CALLS calls waiting to be dialled (queued or scheduled), the answer is 429 with Retry-After
     and nothing is written."""
-    runtime: Runtime = request.app.state.runtime
     store, settings = runtime.store, runtime.settings
     require_media(request)
     idempotency_key = request.headers.get("idempotency-key")

@@ -1,4 +1,5 @@
-"""Uniform error answers: what is wrong, and how to fix it; Redis outages become 503 naming the dependency.
+"""Uniform error answers: what is wrong, and how to fix it; Redis outages and a refused Redis become 503 naming the
+dependency and why.
 
 Every 4xx/5xx body is `{"error", "message", "errors"}` (models.ErrorBody); `error_responses` documents the codes a
 route answers in the OpenAPI schema.
@@ -17,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from callqueue.api.models import ErrorBody
 from callqueue.store.availability import unavailable_reason
+from callqueue.store.policy_guard import RedisPolicyError
 
 log = logging.getLogger("callqueue.api")
 REDIS_RETRY_AFTER_S = 5
@@ -46,7 +48,8 @@ _DESCRIPTIONS = {
     422: "invalid input: `errors` names each field and its rule",
     429: "MAX_QUEUED_CALLS calls wait to be dialled (queued or scheduled): retry after Retry-After seconds",
     502: "Plivo did not take the request; nothing changed",
-    503: "Redis is unreachable or full: nothing was written; retry after Retry-After seconds",
+    503: "Redis is unreachable, full, or refused for its eviction policy: nothing was written; retry after"
+    " Retry-After seconds",
 }
 
 
@@ -119,6 +122,18 @@ async def _redis(_: Request, exc: Exception) -> JSONResponse:
     return await _internal(_, exc)
 
 
+async def _refused(_: Request, exc: Exception) -> JSONResponse:
+    """Redis answers but may evict the queue's keys: the message carries the refusal and its fix."""
+    assert isinstance(exc, RedisPolicyError)
+    return error_response(
+        503,
+        "dependency_unavailable",
+        f"{exc} Nothing was written; retry after {REDIS_RETRY_AFTER_S} s.",
+        [{"dependency": "redis", "reason": exc.reason}],
+        headers={"Retry-After": str(REDIS_RETRY_AFTER_S)},
+    )
+
+
 async def _internal(_: Request, exc: Exception) -> JSONResponse:
     """Last resort, so even a bug answers the documented body (the server logs the traceback)."""
     return error_response(500, "internal_error", "the service failed unexpectedly; the cause is in its log")
@@ -128,4 +143,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(RedisError, _redis)
+    app.add_exception_handler(RedisPolicyError, _refused)
     app.add_exception_handler(Exception, _internal)

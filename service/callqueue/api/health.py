@@ -1,26 +1,36 @@
-"""/api/health: the version and effective timing profile; 503 naming the dependency that is down.
+"""/api/live: the process serves (Cloud Run's liveness probe). /api/health: the version, the effective timing
+profile, and Redis: 503 naming it when it is down or runs with an eviction policy the service refuses (the
+startup probe). Liveness touches no dependency, so a Redis failover never restarts every instance at once.
 
-On the public webhooks role the answer names no host, instance or setting: only the status, version and role.
+On the public webhooks role the health answer names no host, instance or setting: only the status, version, role
+and, when Redis fails, why in a few words (a refused policy is named, a host never).
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from redis.exceptions import RedisError
 
 from callqueue import __version__
-from callqueue.api.deps import RuntimeDep
+from callqueue.api.deps import get_runtime_as_is
 from callqueue.api.errors import error_responses
+from callqueue.runtime import Runtime
 from callqueue.store.availability import unavailable_reason
 
 router = APIRouter(prefix="/api", tags=["health"])
+RuntimeAsIs = Annotated[Runtime, Depends(get_runtime_as_is)]
 
 
-def timing_json(runtime: RuntimeDep) -> dict[str, Any]:
+class Liveness(BaseModel):
+    status: Literal["alive"]
+
+
+def timing_json(runtime: Runtime) -> dict[str, Any]:
     t = runtime.settings.timing
     return {
         "profile": t.name,
@@ -30,11 +40,20 @@ def timing_json(runtime: RuntimeDep) -> dict[str, Any]:
     }
 
 
+@router.get("/live", response_model=Liveness, responses=error_responses(413))
+async def live() -> Liveness:
+    """The process serves requests; nothing else is touched (Cloud Run's liveness probe)."""
+    return Liveness(status="alive")
+
+
 @router.get(
     "/health",
-    responses={503: {"description": "a dependency is down: `failing` names it"}, **error_responses(413)},
+    responses={
+        503: {"description": "Redis is down, or its eviction policy is refused: `failing` names it"},
+        **error_responses(413),
+    },
 )
-async def health(runtime: RuntimeDep) -> JSONResponse:
+async def health(runtime: RuntimeAsIs) -> JSONResponse:
     public = runtime.settings.service_role == "webhooks"
     body: dict[str, Any] = {"status": "ok", "version": __version__, "role": runtime.settings.service_role}
     if not public:
@@ -49,5 +68,18 @@ async def health(runtime: RuntimeDep) -> JSONResponse:
         error = unavailable_reason(exc) or type(exc).__name__
         body["redis"] = {"status": "unreachable", "error": error if public else f"{type(exc).__name__}: {exc}"}
         body["failing"] = ["redis"]
+        return JSONResponse(body, 503)
+    guard = runtime.guard
+    verdict = await guard.check()
+    if not public:
+        body["redis"]["maxmemory_policy"] = guard.policy
+    if verdict != "ok":
+        body["status"] = "unavailable"
+        body["redis"]["status"] = "refused" if verdict == "refused" else "unchecked"
+        if verdict == "refused":
+            body["redis"]["error"] = guard.reason if public else guard.refusal
+        else:
+            body["redis"]["error"] = guard.last_reason if public else guard.last_error
+        body["failing"] = ["redis-policy"]
         return JSONResponse(body, 503)
     return JSONResponse(body, 200)

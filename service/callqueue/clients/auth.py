@@ -12,9 +12,19 @@ from urllib.parse import urlsplit
 
 import httpx
 
-METADATA_IDENTITY_URL = "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/identity"
+DEFAULT_METADATA_BASE = "http://metadata.google.internal"
+IDENTITY_PATH = "/computeMetadata/v1/instance/service-accounts/default/identity"
+METADATA_IDENTITY_URL = DEFAULT_METADATA_BASE + IDENTITY_PATH
 TOKEN_LIFETIME_S = 3600
 REFRESH_MARGIN_S = 300
+
+
+def metadata_base_url(host: str | None) -> str:
+    """GCE_METADATA_HOST as Google's libraries read it (host[:port], or a URL); the real server when unset."""
+    host = (host or "").strip()
+    if not host:
+        return DEFAULT_METADATA_BASE
+    return (host if "://" in host else f"http://{host}").rstrip("/")
 
 
 def audience_of(url: str) -> str:

@@ -8,8 +8,8 @@ An accepted callback is signed and applied to a call (itself several writes), an
 counted in Redis at once. A refused one may be forged, and a flood of forgeries must not become a flood of Redis
 writes: refusals are counted in this process (a dict of at most events × results entries) and added to Redis in
 one write at most every FLUSH_EVERY_S per process, by a single pending task; no refused request waits for it.
-Counts that could not be written (Redis unavailable) stay pending for the next flush; the runtime flushes what is
-left when it shuts down.
+Counts that could not be written (Redis unavailable, or refused for its eviction policy) stay pending for the next
+flush; the runtime flushes what is left when it shuts down.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ class RefusedCallbacks:
     every_s: float = FLUSH_EVERY_S
     clock: Callable[[], float] = time.monotonic
     pending: Counter[tuple[str, str]] = field(default_factory=Counter)
+    hold: asyncio.Event | None = None  # set while Redis is refused for its eviction policy: counts stay pending
     _flushed_at: float | None = None
     _task: asyncio.Task[None] | None = None
 
@@ -70,6 +71,8 @@ class RefusedCallbacks:
     async def flush(self, redis: Redis, keys: Keys) -> None:
         """Write what is pending in one step; on failure keep it for the next flush."""
         self._flushed_at = self.clock()
+        if self.hold is not None and self.hold.is_set():
+            return
         counts, self.pending = self.pending, Counter()
         if not counts:
             return

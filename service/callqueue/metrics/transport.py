@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from callqueue.clients.auth import METADATA_IDENTITY_URL
+from callqueue.clients.auth import metadata_base_url
 from callqueue.metrics.catalog import OTHER
 from callqueue.metrics.process import ProcessMetrics
 from callqueue.settings import Settings
@@ -33,7 +33,7 @@ def peers_of(settings: Settings) -> dict[str, str]:
         ("agent", settings.agent_server_url),
         ("backend", settings.backend_url),
         ("plivo", settings.plivo_api_base_url),
-        ("metadata", METADATA_IDENTITY_URL),
+        ("metadata", metadata_base_url(settings.gce_metadata_host)),  # GCE_METADATA_HOST, as IdTokens uses it
     ):
         peers.setdefault(_netloc(url), name)
     return peers

@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from redis.asyncio import Redis
 from redis.exceptions import AuthenticationError, RedisError
 
 from callqueue.ops.checks.peers import Peer, explain_status
@@ -29,6 +28,7 @@ from callqueue.ops.probes import percentile, resolve, tcp_connect, tls_handshake
 from callqueue.ops.report import render_json, render_text
 from callqueue.ops.runner import GRACE_S, Check, run_in_turn, summarize
 from callqueue.ops.verdict import CheckResult, exit_code, fail, ok, warn
+from callqueue.store.connection import redis_client
 
 SLOW_P95_MS = 300.0  # above a cross-region round trip (us-east1 ↔ asia-southeast1 is ~220 ms)
 CERT_WARN_DAYS = 14
@@ -191,9 +191,7 @@ async def probe_redis(ctx: Context, t: Target, n: int) -> CheckResult:
         broken = await network_steps(t, ctx.timeout_s)
         if broken:
             return broken
-    client = Redis.from_url(
-        ctx.need_settings().redis_url, socket_connect_timeout=ctx.timeout_s, socket_timeout=ctx.timeout_s
-    )
+    client = redis_client(ctx.need_settings(), socket_connect_timeout=ctx.timeout_s, socket_timeout=ctx.timeout_s)
     try:
 
         async def sample() -> str:

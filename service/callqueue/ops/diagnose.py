@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
 
+from callqueue.ops.checks import agent_auth
 from callqueue.ops.checks.peers import check_peer, peers
 from callqueue.ops.checks.plivo import check_plivo
 from callqueue.ops.checks.profile import check_profile, check_settings
@@ -27,7 +28,18 @@ from callqueue.ops.runner import Check, run_all
 from callqueue.ops.stack_outputs import StackOutputsError, env_from_outputs
 from callqueue.ops.verdict import CheckResult, exit_code, fail
 
-CHECK_NAMES = ("profile", "redis", "redis-eviction", "agent", "backend", "region", "plivo", "queue", "queue-service")
+CHECK_NAMES = (
+    "profile",
+    "redis",
+    "redis-eviction",
+    "agent",
+    "agent-auth",
+    "backend",
+    "region",
+    "plivo",
+    "queue",
+    "queue-service",
+)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -59,6 +71,8 @@ def build_checks(ctx: Context) -> list[Check]:
     ]
     for peer in peers(ctx):
         checks.append(Check(peer.name, partial(check_peer, ctx, peer), f"check {peer.variable}"))
+    if agent_auth.applies(ctx):  # deployed: the public agent must refuse an anonymous /start
+        checks.append(Check("agent-auth", partial(agent_auth.check_agent_auth, ctx), "check AGENT_SERVER_URL"))
     checks += [
         Check("region", partial(check_region, ctx)),
         Check("plivo", partial(check_plivo, ctx), "check PLIVO_API_BASE_URL and egress"),

@@ -10,21 +10,17 @@ from collections.abc import Mapping
 
 import httpx
 
+from callqueue.clients.auth import IDENTITY_PATH, metadata_base_url
 from callqueue.ops.runapp import region_from_metadata
 
-DEFAULT_METADATA_BASE = "http://metadata.google.internal"
 REGION_PATH = "/computeMetadata/v1/instance/region"
-IDENTITY_PATH = "/computeMetadata/v1/instance/service-accounts/default/identity"
 HEADERS = {"Metadata-Flavor": "Google"}
 
 
 def metadata_base(explicit: str | None, env: Mapping[str, str]) -> str:
     if explicit:
         return explicit.rstrip("/")
-    host = env.get("GCE_METADATA_HOST", "").strip()
-    if host:
-        return (host if "://" in host else f"http://{host}").rstrip("/")
-    return DEFAULT_METADATA_BASE
+    return metadata_base_url(env.get("GCE_METADATA_HOST"))
 
 
 async def own_region(http: httpx.AsyncClient, base: str, timeout_s: float) -> str:

@@ -8,16 +8,16 @@ from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from callqueue.ops.context import Context
 from callqueue.ops.runner import summarize
 from callqueue.ops.verdict import CheckResult, fail, ok, warn
+from callqueue.store.connection import NOEVICTION_FIX, eviction_policy, policy_problem, redis_client
 
 UNREACHABLE_FIX = (
     "check REDIS_URL; on Cloud Run, Memorystore is reached only through Direct VPC egress or a connector in its region"
 )
-NOEVICTION_FIX = "set maxmemory-policy to noeviction (Memorystore: redis_configs maxmemory-policy=noeviction in infra)"
 SLOW_RTT_MS = 20.0
 
 
@@ -30,8 +30,8 @@ def redis_target(url: str) -> str:
 @asynccontextmanager
 async def connect(ctx: Context) -> AsyncIterator[Redis]:
     settings = ctx.need_settings()
-    client = Redis.from_url(
-        settings.redis_url,
+    client = redis_client(
+        settings,
         decode_responses=True,
         socket_connect_timeout=ctx.timeout_s,
         socket_timeout=ctx.timeout_s,
@@ -67,44 +67,21 @@ async def check_redis(ctx: Context) -> CheckResult:
         return ok("redis", f"{target} answers PING in {rtt} ms", url=target, rtt_ms=rtt)
 
 
-async def _policy(redis: Redis) -> str | None:
-    """INFO works on Memorystore, where CONFIG is disabled; CONFIG GET is the fallback for older servers."""
-    info = await redis.info("memory")
-    if "maxmemory_policy" in info:
-        return str(info["maxmemory_policy"])
-    try:
-        answer = await redis.config_get("maxmemory-policy")
-    except ResponseError:
-        return None
-    value = answer.get("maxmemory-policy")
-    return str(value) if value else None
-
-
 async def check_eviction(ctx: Context) -> CheckResult:
+    settings = ctx.need_settings()
     async with connect(ctx) as redis:
         try:
-            policy = await _policy(redis)
+            policy = await eviction_policy(redis)
         except (RedisError, OSError) as exc:
             return fail("redis-eviction", f"could not read the eviction policy: {summarize(exc)}", UNREACHABLE_FIX)
-    if policy is None:
-        return warn(
-            "redis-eviction",
-            "maxmemory-policy not readable (CONFIG disabled, as on Memorystore)",
-            "confirm maxmemory-policy=noeviction in the instance's configuration (console or infra)",
-        )
-    if policy == "noeviction":
+    problem = policy_problem(policy)
+    if problem is None:
         return ok("redis-eviction", "maxmemory-policy noeviction: Redis refuses writes rather than drop calls")
-    if policy.startswith("volatile"):
+    if settings.redis_allow_eviction:
         return warn(
             "redis-eviction",
-            f"maxmemory-policy {policy}: under memory pressure Redis drops keys with a TTL "
-            "(idempotency keys, uuid→call lookups)",
-            NOEVICTION_FIX,
+            f"{problem}; the service starts anyway because REDIS_ALLOW_EVICTION=true",
+            "acceptable on a local Redis only: " + NOEVICTION_FIX,
             policy=policy,
         )
-    return fail(
-        "redis-eviction",
-        f"maxmemory-policy {policy}: under memory pressure Redis may evict queued calls and their state",
-        NOEVICTION_FIX,
-        policy=policy,
-    )
+    return fail("redis-eviction", f"{problem}: the service refuses to start against it", NOEVICTION_FIX, policy=policy)

@@ -2,6 +2,8 @@
 
 Any number of workers run in any number of processes on one Redis: the claim is one atomic script, so a call goes
 to exactly one worker, and a call whose worker dies stays leased in `dispatching` until the reconciler settles it.
+Every write for the call names the claim's fencing token: a worker that resumes after its lease ran out (and the
+call was claimed again) is refused and stops (StaleClaim), so it never acts on a call another now owns.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from callqueue.dispatch.start_request import start_body
 from callqueue.settings import Settings
 from callqueue.states import CallStatus
 from callqueue.store.availability import is_unavailable
-from callqueue.store.calls import CallStore
+from callqueue.store.calls import CallStore, StaleClaim
 from callqueue.store.records import CallRecord
 from callqueue.tracing import bind_call
 
@@ -62,7 +64,7 @@ class DispatchWorker:
                     self.worker_id,
                 )
                 if claim.outcome == "claimed" and claim.call_id:
-                    await self.dispatch(claim.call_id)
+                    await self.dispatch(claim.call_id, claim.token)
                 elif claim.outcome == "suppressed":
                     log.warning("call %s: Call status changed: queued → suppressed (number on the suppression list)",
                                 claim.call_id)  # fmt: skip
@@ -79,7 +81,14 @@ class DispatchWorker:
                 log.exception("dispatch worker %s: unexpected error; continuing", self.worker_id)
                 await sleep_or_stop(stop, 1.0)
 
-    async def dispatch(self, call_id: str) -> None:
+    async def dispatch(self, call_id: str, token: int) -> None:
+        """Start the claimed call; every write names `token`, the claim's fencing token."""
+        try:
+            await self._dispatch(call_id, token)
+        except StaleClaim:
+            return  # the store logged the refused write once, with both tokens; the call is another's now
+
+    async def _dispatch(self, call_id: str, token: int) -> None:
         record = await self.store.get(call_id)
         if record is None:
             log.error("claimed call %s has no record; skipping", call_id)
@@ -93,7 +102,7 @@ class DispatchWorker:
             outcome = await self.agent.start(record.attempt_id, body)
             crash_point(AFTER_START)
             if outcome.kind != "retryable":
-                await self._settle(record, outcome, attempt)
+                await self._settle(record, outcome, attempt, token)
                 return
             starts = attempt - record.starts_before  # start requests of this dial attempt
             if starts >= self.settings.max_dispatch_attempts:
@@ -103,6 +112,7 @@ class DispatchWorker:
                     "dispatcher",
                     {"reason": f"agent start failed {starts} times; last: {outcome.reason}"},
                     {"reason": f"agent unavailable after {starts} attempts: {outcome.reason}"},
+                    fence=token,
                 )
                 log.error("call %s: Call status changed: dispatching → failed (agent unavailable after %d attempts)",
                           call_id, starts)  # fmt: skip
@@ -115,10 +125,12 @@ class DispatchWorker:
                 outcome.reason,
                 delay,
             )
-            await self.store.extend_lease(call_id, self.lease_ms + int(delay * 1000))
+            await self.store.extend_lease(call_id, self.lease_ms + int(delay * 1000), fence=token)
             await asyncio.sleep(delay)
             while True:
-                verdict, value = await self.store.pace_retry(call_id, self.settings.dispatch_rate, self.lease_ms)
+                verdict, value = await self.store.pace_retry(
+                    call_id, self.settings.dispatch_rate, self.lease_ms, fence=token
+                )
                 if verdict == "ok":
                     attempt = value
                     break
@@ -127,7 +139,7 @@ class DispatchWorker:
                     return
                 await asyncio.sleep(value / 1000)
 
-    async def _settle(self, record: CallRecord, outcome: StartOutcome, attempt: int) -> None:
+    async def _settle(self, record: CallRecord, outcome: StartOutcome, attempt: int, token: int) -> None:
         call_id = record.call_id
         if outcome.kind == "accepted" and outcome.request_uuid:
             before = await self.store.mark_dispatched(
@@ -135,6 +147,7 @@ class DispatchWorker:
                 outcome.request_uuid,
                 {"request_uuid": outcome.request_uuid, "attempt": attempt},
                 self.settings.timing.initial_status_delay * 1000,
+                fence=token,
             )
             if before is CallStatus.DISPATCHING:
                 log.info(
@@ -155,11 +168,16 @@ class DispatchWorker:
                 "dispatcher",
                 {"reason": outcome.reason},
                 {"reason": outcome.reason, "failure_kind": PERMANENT_FAILURE_KIND},
+                fence=token,
             )
             log.error("call %s: Call status changed: dispatching → failed (%s)", call_id, outcome.reason)
         else:
             # Unknown: the agent may have dialled. Leave the lease to run out soon; the reconciler asks the agent
             # and Plivo what happened instead of dialling again.
-            await self.store.set_tracking_fields(call_id, dispatch_unknown=outcome.reason)
-            await self.store.extend_lease(call_id, self.settings.timing.request_timeout * 1000)
+            await self.store.extend_lease(
+                call_id,
+                self.settings.timing.request_timeout * 1000,
+                fence=token,
+                fields={"trk_dispatch_unknown": outcome.reason},
+            )
             log.warning("call %s: start outcome unknown (%s); will reconcile, not redial", call_id, outcome.reason)

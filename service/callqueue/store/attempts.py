@@ -21,6 +21,7 @@ CALL_FIELDS = frozenset(
         "created_at",
         "seq",
         "attempts",  # agent start requests over the call's life (monotonic: a fencing token may rely on it)
+        "lease",  # claims over the call's life: the fencing token of the current one (store/scripts.py)
         "fingerprint",
         "retention_s",  # CALL_RETENTION when it was accepted: how long it is kept once final
         "idempotency_key",

@@ -22,6 +22,7 @@ from callqueue.store.keys import Keys
 from callqueue.store.records import CallRecord
 
 log = logging.getLogger("callqueue.campaigns")
+fence_log = logging.getLogger("callqueue.dispatch")
 
 
 class CampaignCanceled(Exception):
@@ -48,13 +49,28 @@ class QueueFull(Exception):
         self.waiting = waiting
 
 
+class StaleClaim(Exception):
+    """A write for a claim that is no longer the call's: its lease ran out and the call was claimed again (by the
+    reconciler or another worker). Nothing was written; the holder of the stale claim must stop acting for it."""
+
+    def __init__(self, call_id: str, mine: int, current: int, action: str) -> None:
+        super().__init__(
+            f"call {call_id}: {action} refused: claim {mine} is stale, the call's current claim is {current}"
+        )
+        self.call_id = call_id
+        self.mine = mine
+        self.current = current
+        self.action = action
+
+
 @dataclass(frozen=True)
 class Claim:
-    """What a claim attempt returned: a call to start, or why not and for how long to wait."""
+    """What a claim attempt returned: a call to start (with its fencing token), or why not and how long to wait."""
 
     outcome: Literal["claimed", "wait", "full", "empty", "blocked", "skipped", "suppressed"]
     call_id: str | None = None
     wait_ms: int = 0
+    token: int = 0
 
 
 @dataclass(frozen=True)
@@ -98,6 +114,21 @@ def same_call(stored: str, phone_number: str, campaign_id: str, call_config: dic
     return stored in (hashlib.sha256(text.encode()).hexdigest(), text)
 
 
+def _fence(token: int | None) -> str:
+    return "" if token is None else str(token)
+
+
+def _refuse_stale(result: list[str], attempt_id: str, mine: int | None, action: str, held_at: int) -> None:
+    """A script answered `fenced`: log it (once per refused write, with both tokens) and raise StaleClaim."""
+    if result[0] != "fenced" or mine is None:
+        return
+    call_id, _ = split_attempt_id(attempt_id)
+    current = int(result[held_at])
+    fence_log.warning("call %s: %s refused: this worker's claim %d is stale (the call's current claim is %d); "
+                      "its lease ran out and the call was claimed again", call_id, action, mine, current)  # fmt: skip
+    raise StaleClaim(call_id, mine, current, action)
+
+
 def _default(name: str) -> int:
     return int(PLAIN_BY_NAME[name].default or 0)
 
@@ -127,6 +158,8 @@ class CallStore:
                 "REQUEUE",
                 "CANCEL",
                 "CLAIM_DUE",
+                "TAKE_OVER",
+                "EXTEND_LEASE",
                 "RESCHEDULE",
             )
         }
@@ -231,32 +264,59 @@ class CallStore:
         result = await self._run("CLAIM", rate, max_in_flight, lease_ms, worker_id, clock)
         if result[0] == "wait":
             return Claim("wait", wait_ms=int(result[1]))
-        if result[0] in ("claimed", "skipped", "suppressed"):
+        if result[0] == "claimed":
+            return Claim("claimed", call_id=result[1], token=int(result[2]))
+        if result[0] in ("skipped", "suppressed"):
             return Claim(result[0], call_id=result[1])  # type: ignore[arg-type]
         return Claim(result[0])  # type: ignore[arg-type]
 
-    async def pace_retry(self, call_id: str, rate: int, lease_ms: int) -> tuple[str, int]:
-        """Take a pacing slot for another start attempt: ('ok', attempt) | ('wait', ms) | ('lost', 0)."""
-        result = await self._run("PACE_RETRY", rate, call_id, lease_ms)
+    async def pace_retry(self, call_id: str, rate: int, lease_ms: int, *, fence: int | None = None) -> tuple[str, int]:
+        """Take a pacing slot for another start attempt: ('ok', attempt) | ('wait', ms) | ('lost', 0).
+        StaleClaim when `fence` is no longer the call's claim."""
+        result = await self._run("PACE_RETRY", rate, call_id, lease_ms, _fence(fence))
+        _refuse_stale(result, call_id, fence, "another start attempt", held_at=1)
         return result[0], int(result[1]) if len(result) > 1 else 0
 
     async def mark_dispatched(
-        self, attempt_id: str, request_uuid: str, detail: dict[str, Any], first_check_delay_ms: int
+        self,
+        attempt_id: str,
+        request_uuid: str,
+        detail: dict[str, Any],
+        first_check_delay_ms: int,
+        *,
+        fence: int | None = None,
     ) -> CallStatus | None:
         """Record the agent's acceptance of one attempt; returns the status before (a callback may have moved it on
-        already). None when the call is unknown, or that attempt already ended and the next one began."""
-        result = await self._run("MARK_DISPATCHED", attempt_id, request_uuid, json.dumps(detail), first_check_delay_ms)
+        already). None when the call is unknown, or that attempt already ended and the next one began. StaleClaim,
+        with nothing written, when `fence` is no longer the call's claim."""
+        result = await self._run(
+            "MARK_DISPATCHED", attempt_id, request_uuid, json.dumps(detail), first_check_delay_ms, _fence(fence)
+        )
+        _refuse_stale(result, attempt_id, fence, "marking it dispatched", held_at=2)
         return CallStatus(result[1]) if result[0] == "ok" else None
 
-    async def requeue(self, call_id: str, detail: dict[str, Any]) -> bool:
-        return (await self._run("REQUEUE", call_id, json.dumps(detail)))[0] == "requeued"
+    async def requeue(self, call_id: str, detail: dict[str, Any], *, fence: int | None = None) -> bool:
+        result = await self._run("REQUEUE", call_id, json.dumps(detail), _fence(fence))
+        _refuse_stale(result, call_id, fence, "requeueing it", held_at=1)
+        return result[0] == "requeued"
 
-    async def extend_lease(self, call_id: str, lease_ms: int) -> None:
-        await self.redis.zadd(self.keys.dispatching, {call_id: self.now_ms() + lease_ms}, xx=True)
+    async def extend_lease(
+        self, call_id: str, lease_ms: int, *, fence: int | None = None, fields: dict[str, str] | None = None
+    ) -> None:
+        """Keep a dispatch lease `lease_ms` more (and record `fields` on the call) while the claim is still the
+        call's; StaleClaim, with nothing written, once another claim took the call over."""
+        result = await self._run("EXTEND_LEASE", call_id, lease_ms, _fence(fence), json.dumps(fields or {}))
+        _refuse_stale(result, call_id, fence, "extending its lease", held_at=1)
+
+    async def take_over_dispatches(self, lease_ms: int, limit: int = 20) -> list[tuple[str, int]]:
+        """Dispatches whose worker vanished or whose outcome is unknown, each leased to the caller under a new claim
+        token (call id, token): the worker that held it can write nothing for it from now on."""
+        flat = await self._run("TAKE_OVER", lease_ms, limit)
+        return [(flat[i], int(flat[i + 1])) for i in range(0, len(flat) - 1, 2)]
 
     async def expired_dispatches(self, lease_ms: int, limit: int = 20) -> list[str]:
-        """Dispatches whose worker vanished or whose outcome is unknown; each is leased to the caller."""
-        return await self._run("CLAIM_DUE", lease_ms, limit, keys=[self.keys.dispatching])
+        """Like take_over_dispatches, the ids only (each call's token is on its record: CallRecord.claim_token)."""
+        return [call_id for call_id, _ in await self.take_over_dispatches(lease_ms, limit)]
 
     # --- the tracker side -------------------------------------------------------------------------------------
 
@@ -267,12 +327,15 @@ class CallStore:
         source: str,
         detail: dict[str, Any] | None = None,
         fields: dict[str, Any] | None = None,
+        *,
+        fence: int | None = None,
     ) -> tuple[bool, CallStatus | None]:
         """Move the attempt forward if the state machine allows; returns (changed, status before).
 
         `attempt_id` names the dial attempt (CallRecord.attempt_id; a plain call id is attempt 1): an event of an
-        attempt that is no longer the call's current one changes nothing."""
-        done = await self.transition_result(attempt_id, status, source, detail, fields)
+        attempt that is no longer the call's current one changes nothing. `fence`: the claim the writer acts for
+        (the dispatcher); StaleClaim, with nothing written, when it is no longer the call's."""
+        done = await self.transition_result(attempt_id, status, source, detail, fields, fence=fence)
         return done.outcome == "changed", done.before
 
     async def transition_result(
@@ -282,6 +345,8 @@ class CallStore:
         source: str,
         detail: dict[str, Any] | None = None,
         fields: dict[str, Any] | None = None,
+        *,
+        fence: int | None = None,
     ) -> Transitioned:
         result = await self._run(
             "TRANSITION",
@@ -290,7 +355,9 @@ class CallStore:
             source,
             json.dumps(detail or {}),
             json.dumps(fields or {}),
+            _fence(fence),
         )
+        _refuse_stale(result, attempt_id, fence, f"moving it to {status.value}", held_at=2)
         if result[0] == "missing":
             return Transitioned("missing", None)
         done = Transitioned(result[0], CallStatus(result[1]), tuple(result[2:]))  # type: ignore[arg-type]

@@ -90,6 +90,7 @@ class CallRecord:
     retry_after: str | None = None
     item_key: str | None = None
     previous: tuple[AttemptSnapshot, ...] = ()
+    claim_token: int = 0  # the fencing token of the call's current claim (0: never claimed)
 
     @property
     def attempt_id(self) -> str:
@@ -143,6 +144,7 @@ class CallRecord:
             retry_after=raw.get("retry_after"),
             item_key=raw.get("item_key"),
             previous=tuple(AttemptSnapshot.from_json(a) for a in attempts or ()),
+            claim_token=int(raw.get("lease", "0")),
         )
 
     def attempt_view(self, attempt: int) -> CallRecord:

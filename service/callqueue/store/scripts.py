@@ -78,6 +78,16 @@ local function split_id(aid)
   return aid, 1
 end
 local function attempt_no(ck) return tonumber(redis.call('HGET', ck, 'attempt') or '1') end
+-- Fencing: every claim of a call (a worker's CLAIM, the reconciler taking over a lease that ran out) takes the next
+-- `lease` token; a write made for a claim names its token, and one that is no longer the call's current token is
+-- refused before anything is written. Returns the current token when `fence` is stale, nil when the write may go
+-- ahead ('' means the caller holds no claim: the tracker, callbacks).
+local function stale_fence(ck, fence)
+  if fence == nil or fence == '' then return nil end
+  local held = redis.call('HGET', ck, 'lease') or '0'
+  if held ~= fence then return held end
+  return nil
+end
 local function attempt_id(id, n)
   if n <= 1 then return id end
   return id .. '.' .. n
@@ -479,23 +489,26 @@ local id, verdict = choose_next(tonumber(ARGV[6] or now))
 if verdict ~= 'claimed' then return {verdict, id} end
 local ck = p .. ':call:' .. id
 local attempt = redis.call('HINCRBY', ck, 'attempts', 1)
+local token = redis.call('HINCRBY', ck, 'lease', 1)
 redis.call('HSET', ck, 'worker', ARGV[5])
-record(id, 'queued', 'dispatching', 'dispatcher', cjson.encode({attempt=attempt, worker=ARGV[5]}))
+record(id, 'queued', 'dispatching', 'dispatcher', cjson.encode({attempt=attempt, worker=ARGV[5], claim=token}))
 redis.call('ZADD', p .. ':dispatching', now + tonumber(ARGV[4]), id)
 redis.call('ZADD', p .. ':pace', now, id .. ':' .. attempt)
 local _, camp = campaign_of(ck)
 if camp then campaign_pace(camp, id .. ':' .. attempt) end
-return {'claimed', id}
+return {'claimed', id, tostring(token)}
 """
 )
 
-# A further start attempt of a call the worker already holds. ARGV: prefix, rate, call_id, lease_ms
+# A further start attempt of a call the worker already holds. ARGV: prefix, rate, call_id, lease_ms, fence|''
 PACE_RETRY = (
     _PRELUDE
     + """
 local id = ARGV[3]
 local ck = p .. ':call:' .. id
 if redis.call('HGET', ck, 'status') ~= 'dispatching' then return {'lost'} end
+local held = stale_fence(ck, ARGV[5])
+if held then return {'fenced', held} end
 local wait = pace_wait(tonumber(ARGV[2]))
 if wait > 0 then return {'wait', tostring(wait)} end
 local attempt = redis.call('HINCRBY', ck, 'attempts', 1)
@@ -507,8 +520,9 @@ return {'ok', tostring(attempt)}
 """
 )
 
-# ARGV: prefix, attempt_id, new_status, source, detail_json, fields_json. An event of another attempt than the
-# call's current one is `stale` and changes nothing. Returns the campaign's decisions (NOTES) after the status.
+# ARGV: prefix, attempt_id, new_status, source, detail_json, fields_json, fence|''. An event of another attempt than
+# the call's current one is `stale` and changes nothing; so is a write for a claim that is no longer the call's
+# (`fenced`, with the current token). Returns the campaign's decisions (NOTES) after the status.
 TRANSITION = (
     _PRELUDE
     + """
@@ -517,6 +531,8 @@ local ck = p .. ':call:' .. id
 local cur = redis.call('HGET', ck, 'status')
 if not cur then return {'missing'} end
 if attempt_no(ck) ~= n then return {'stale', cur} end
+local held = stale_fence(ck, ARGV[7])
+if held then return {'fenced', cur, held} end
 if may(cur, ARGV[3]) then
   set_fields(id, ARGV[6], true)
   record(id, cur, ARGV[3], ARGV[4], ARGV[5])
@@ -527,9 +543,10 @@ return {'unchanged', cur}
 """
 )
 
-# The agent accepted the start. ARGV: prefix, attempt_id, request_uuid, detail_json, first_check_delay_ms.
+# The agent accepted the start. ARGV: prefix, attempt_id, request_uuid, detail_json, first_check_delay_ms, fence|''.
 # An attempt that already ended (a busy callback can outrun the agent's answer) and was redialled is `stale`:
-# the next attempt is not marked dialled by the previous one's answer.
+# the next attempt is not marked dialled by the previous one's answer. A worker whose claim was taken over is
+# `fenced`: its answer belongs to a claim that is no longer the call's.
 MARK_DISPATCHED = (
     _PRELUDE
     + """
@@ -538,6 +555,8 @@ local ck = p .. ':call:' .. id
 local cur = redis.call('HGET', ck, 'status')
 if not cur then return {'missing'} end
 if attempt_no(ck) ~= n then return {'stale', cur} end
+local held = stale_fence(ck, ARGV[6])
+if held then return {'fenced', cur, held} end
 redis.call('ZREM', p .. ':dispatching', id)
 set_fields(id, cjson.encode({request_uuid=ARGV[3]}), true)
 redis.call('HSET', ck, 'dispatched_at', now)
@@ -551,7 +570,8 @@ return {'ok', cur}
 """
 )
 
-# The agent certainly did not start the call: back in line at its original place. ARGV: prefix, call_id, detail_json
+# The agent certainly did not start the call: back in line at its original place.
+# ARGV: prefix, call_id, detail_json, fence|''
 REQUEUE = (
     _PRELUDE
     + """
@@ -559,6 +579,8 @@ local id = ARGV[2]
 local ck = p .. ':call:' .. id
 local cur = redis.call('HGET', ck, 'status')
 if cur ~= 'dispatching' then return {'skipped', tostring(cur)} end
+local held = stale_fence(ck, ARGV[4])
+if held then return {'fenced', held} end
 redis.call('ZREM', p .. ':dispatching', id)
 record(id, cur, 'queued', 'dispatcher', ARGV[3])
 local cid, camp = campaign_of(ck)
@@ -583,7 +605,8 @@ return {'canceled'}
 """
 )
 
-# Leases that ran out: take up to ARGV[3] of them, extending each by ARGV[2] ms. ARGV: prefix, lease_ms, limit
+# Leases that ran out: take up to ARGV[3] of them, extending each by ARGV[2] ms. ARGV: prefix, lease_ms, limit.
+# (Tracking checks and result deliveries; a dispatch lease is taken over with TAKE_OVER, which also fences.)
 CLAIM_DUE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -591,6 +614,40 @@ local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumb
 for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), id) end
 return ids
 """
+
+# Dispatch leases that ran out (the worker died, or its start's outcome is unknown): take up to ARGV[3] of them,
+# extending each by ARGV[2] ms, each under a new claim token, so the worker that held it can write nothing for it
+# from now on. ARGV: prefix, lease_ms, limit. Returns id, token pairs.
+TAKE_OVER = (
+    _PRELUDE
+    + """
+local key = p .. ':dispatching'
+local ids = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {}
+for _, id in ipairs(ids) do
+  redis.call('ZADD', key, now + tonumber(ARGV[2]), id)
+  local ck = p .. ':call:' .. id
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('EXISTS', ck) == 1 and tostring(redis.call('HINCRBY', ck, 'lease', 1)) or '0'
+end
+return out
+"""
+)
+
+# A worker still busy with its claim keeps its lease (retries, an unknown outcome left to the reconciler), and
+# records why, unless another claim took the call over. ARGV: prefix, call_id, lease_ms, fence|'', fields_json
+EXTEND_LEASE = (
+    _PRELUDE
+    + """
+local ck = p .. ':call:' .. ARGV[2]
+if redis.call('EXISTS', ck) == 0 then return {'missing'} end
+local held = stale_fence(ck, ARGV[4])
+if held then return {'fenced', held} end
+for k, v in pairs(cjson.decode(ARGV[5])) do redis.call('HSET', ck, k, tostring(v)) end
+redis.call('ZADD', p .. ':dispatching', 'XX', now + tonumber(ARGV[3]), ARGV[2])
+return {'ok'}
+"""
+)
 
 # Set the next check of a tracked call, unless it reached a final status meanwhile (or its attempt ended and the
 # next one waits, `scheduled`: that one is tracked once dialled). An `unknown` call is kept at least its retention

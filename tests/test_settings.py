@@ -14,9 +14,11 @@ from callqueue.settings import (
 from local.config_doc import DOC, render
 
 LOCAL = {"INITIAL_STATUS_DELAY": 5, "STATUS_CHECK_INTERVAL": 10, "REQUEST_TIMEOUT": 10, "MAX_STATUS_RETRIES": 2,
-         "MAX_CONSECUTIVE_ERRORS": 3, "AUTO_MISS_TIMEOUT": 45, "SERVICE_TIMEOUT": 300}  # fmt: skip
+         "MAX_CONSECUTIVE_ERRORS": 3, "AUTO_MISS_TIMEOUT": 45, "SERVICE_TIMEOUT": 300,
+         "PLIVO_QUEUE_TIMEOUT": 300}  # fmt: skip
 CLOUD_RUN = {"INITIAL_STATUS_DELAY": 20, "STATUS_CHECK_INTERVAL": 15, "REQUEST_TIMEOUT": 30, "MAX_STATUS_RETRIES": 3,
-             "MAX_CONSECUTIVE_ERRORS": 6, "AUTO_MISS_TIMEOUT": 60, "SERVICE_TIMEOUT": 300}  # fmt: skip
+             "MAX_CONSECUTIVE_ERRORS": 6, "AUTO_MISS_TIMEOUT": 60, "SERVICE_TIMEOUT": 300,
+             "PLIVO_QUEUE_TIMEOUT": 600}  # fmt: skip
 
 
 def values(env: dict[str, str]) -> dict[str, int]:

@@ -39,6 +39,15 @@ TIMING_VARIABLES: tuple[TimingVariable, ...] = (
     TimingVariable("MAX_CONSECUTIVE_ERRORS", 3, 6, 1, 100, "consecutive failed status checks tolerated"),
     TimingVariable("AUTO_MISS_TIMEOUT", 45, 60, 5, 3600, "seconds without ringing or answer before 'missed'"),
     TimingVariable("SERVICE_TIMEOUT", 300, 300, 10, 3600, "request timeout Cloud Run enforces (max 3600)"),
+    TimingVariable(
+        "PLIVO_QUEUE_TIMEOUT",
+        300,
+        600,
+        5,
+        86400,
+        "seconds a call may wait in Plivo's CPS queue (counted from the first check that saw it there); then its"
+        " request is deleted at Plivo (DELETE Request) and it ends 'missed' with the reason, freeing its slot",
+    ),
 )
 TIMING_BY_NAME = {v.name: v for v in TIMING_VARIABLES}
 CLOUD_RUN_OPTIMIZED = "CLOUD_RUN_OPTIMIZED"
@@ -164,6 +173,7 @@ class TimingProfile:
     max_consecutive_errors: int
     auto_miss_timeout: int
     service_timeout: int
+    plivo_queue_timeout: int
     sources: Mapping[str, str] = field(default_factory=dict)
 
     def as_env(self) -> dict[str, str]:

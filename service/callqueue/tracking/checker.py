@@ -6,14 +6,22 @@ next check of any call. Rules, in order:
 - events arrived recently (callbacks or the agent stream): no poll; the next safety-net check moves out.
 - otherwise poll (sources.py). Rate limited: back off as told, not an error. No source answered: count an
   error; at MAX_CONSECUTIVE_ERRORS the call becomes `unknown` with the reason and stays tracked slowly.
-- `missed`: the call never rang within AUTO_MISS_TIMEOUT, counted from dispatch or from the last time Plivo
-  showed it waiting in its CPS queue (a queued call is waiting its turn, not missed), a source answered and
-  none shows it queued or live, and Plivo has no detail record of it. Then it is cancelled at Plivo.
+- `missed`: the call never rang within AUTO_MISS_TIMEOUT, counted from dispatch, from the last time Plivo
+  showed it waiting in its CPS queue (a queued call is waiting its turn, not missed), or from the check that
+  learned its call uuid (Plivo is dialling it: a later answer settles it); a source answered and none shows it
+  queued or live, and Plivo has no detail record of it. Then it is stopped at Plivo: hung up by call uuid once
+  one is known, else its request deleted.
+- waiting in Plivo's queue longer than PLIVO_QUEUE_TIMEOUT (from the first check that saw it there): its request
+  is deleted at Plivo and it ends `missed` with the reason, so it neither holds a slot nor rings later.
+
+Every decision after the observation reads the record as the observation left it (re-read once it was applied),
+never the one read before it: a call uuid learned in this very check is used at once.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from callqueue.clients.plivo import PlivoClient, PlivoError, PlivoRateLimited
 from callqueue.states import SETTLED, CallStatus
@@ -82,6 +90,8 @@ class Checker:
             return
         news = obs.event is not None and is_news(record, obs.event)
         applied = await apply_event(self.store, obs.event) if news and obs.event is not None else None
+        # From here on, the record as the observation left it (a uuid learned now, a status moved on).
+        current = (await self.store.get(call_id) or record) if applied is not None else record
         # A safety-net poll that finds news means events are not reaching us: back to polling every interval.
         events_flowing = bool(last_event) and not (applied and applied.changed)
         fields: dict[str, str | int] = {}
@@ -89,6 +99,10 @@ class Checker:
             fields["consecutive_errors"] = 0
         if obs.queued:
             fields["queued_seen_ms"] = now
+            if "queued_since_ms" not in current.tracking:
+                fields["queued_since_ms"] = now
+        if current.call_uuid and not record.call_uuid:
+            fields["uuid_seen_ms"] = now  # Plivo is dialling it: the miss deadline counts from here
         if obs.problems:
             fields["last_source_problem"] = "; ".join(obs.problems)[:500]
         if events_flowing:
@@ -97,17 +111,63 @@ class Checker:
             fields["last_event_ms"] = 0
         if fields:
             await self.store.set_tracking_fields(call_id, **fields)
-        status = applied.status if applied and applied.status else record.status
-        waiting = status in NEVER_RANG and not obs.queued and not obs.live
-        if waiting and self._past_miss_deadline(record, now) and await self._settle_missed(record):
+            current = replace(current, tracking={**current.tracking, **{k: str(v) for k, v in fields.items()}})
+        if current.status in SETTLED:
+            return
+        too_long = obs.queued and current.status in NEVER_RANG and self._queued_too_long(current, now)
+        if too_long and await self._give_up_queued(current, now):
+            return
+        waiting = current.status in NEVER_RANG and not obs.queued and not obs.live
+        if waiting and self._past_miss_deadline(current, now) and await self._settle_missed(current):
             return
         await self.store.reschedule(
             call_id, self.cadence.quiet_ms(silent + 1) if events_flowing else self.cadence.poll_ms
         )
 
     def _past_miss_deadline(self, record: CallRecord, now: int) -> bool:
-        started = max(record.dispatched_at_ms or record.created_at_ms, int(record.tracking.get("queued_seen_ms", "0")))
+        started = max(
+            record.dispatched_at_ms or record.created_at_ms,
+            int(record.tracking.get("queued_seen_ms", "0")),
+            int(record.tracking.get("uuid_seen_ms", "0")),
+        )
         return now - started >= self.cadence.auto_miss_ms
+
+    def _queued_too_long(self, record: CallRecord, now: int) -> bool:
+        since = int(record.tracking.get("queued_since_ms", str(now)))
+        return now - since >= self.cadence.timing.plivo_queue_timeout * 1000
+
+    async def _give_up_queued(self, record: CallRecord, now: int) -> bool:
+        """Plivo kept it queued past PLIVO_QUEUE_TIMEOUT: delete the request, then `missed`. True when settled.
+
+        Deleted first: a call is `missed` only once it can no longer ring. Plivo not finding the request means it
+        left the queue meanwhile (it is dialling): the next check follows it. Without Plivo credentials or a
+        request uuid nothing can be deleted, and it stays tracked (it may still ring)."""
+        limit = self.cadence.timing.plivo_queue_timeout
+        if self.plivo is None or not record.request_uuid:
+            log.warning("call %s: queued at Plivo past PLIVO_QUEUE_TIMEOUT=%ds but no Plivo credentials or request"
+                        " uuid to delete it with; still tracked", record.call_id, limit)  # fmt: skip
+            return False
+        waited = (now - int(record.tracking.get("queued_since_ms", str(now)))) // 1000
+        try:
+            deleted = await self.plivo.cancel_request(record.request_uuid)
+        except (PlivoError, PlivoRateLimited) as exc:
+            log.warning("call %s: queued at Plivo past PLIVO_QUEUE_TIMEOUT=%ds; deleting it failed (%s), retried at"
+                        " the next check", record.call_id, limit, exc)  # fmt: skip
+            return False
+        if not deleted:
+            log.info("call %s: queued past PLIVO_QUEUE_TIMEOUT, but Plivo no longer has it queued: following it",
+                     record.call_id)  # fmt: skip
+            return False
+        reason = (
+            f"waited {waited}s in Plivo's queue, past PLIVO_QUEUE_TIMEOUT={limit}s: request {record.request_uuid}"
+            " deleted at Plivo, it will not ring"
+        )
+        changed, _ = await self.store.transition(
+            record.attempt_id, CallStatus.MISSED, "tracker", {"reason": reason}, {"reason": reason}
+        )
+        if changed:
+            log.warning("call %s: Call status changed: %s → missed (%s)", record.call_id, record.status, reason)
+        return True
 
     async def _settle_missed(self, record: CallRecord) -> bool:
         """Past the deadline and not queued or live: Plivo's records first, else `missed`. True when settled."""

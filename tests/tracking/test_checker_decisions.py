@@ -111,7 +111,7 @@ async def dispatched_call(store: CallStore, seconds_ago: int) -> str:
 async def age(store: CallStore, call_id: str, field: str, seconds: int) -> None:
     """Stand in for time passing: the record's timestamp `field` moves `seconds` into the past."""
     key = store.keys.call(call_id)
-    await store.redis.hset(key, field, store.now_ms() - seconds * 1000)  # type: ignore[misc]
+    await store.redis.hset(key, field, str(store.now_ms() - seconds * 1000))  # type: ignore[misc]
 
 
 def checker(store: CallStore, plivo: FakePlivo, agent: FakeAgent) -> Checker:

@@ -49,6 +49,7 @@ from callqueue.tracing import bind_call
 from callqueue.tracking.agent_stream import AgentEventConsumer
 from callqueue.tracking.cadence import Cadence
 from callqueue.tracking.checker import Checker
+from callqueue.tracking.live_sweep import LiveSweep
 from callqueue.tracking.rejections import Rejections
 from callqueue.tracking.scheduler import TrackingScheduler
 from callqueue.tracking.sources import Sources
@@ -131,6 +132,7 @@ class Runtime:
         checker = Checker(self.store, Sources(self.plivo, self.agent), self.plivo, cadence)
         scheduler = TrackingScheduler(self.store, checker, settings.tracker_concurrency, cadence.check_lease_ms)
         loops["tracker"] = scheduler.run
+        loops["live-sweep"] = LiveSweep(self.store, self.plivo, cadence).run
         loops["agent-events"] = AgentEventConsumer(self.store, cadence, self.instance_id, self.rejections).run
         delivery = ResultDelivery(self.store, self._backend(), self.plivo, settings.timing)
         loops["result-delivery"] = delivery.run

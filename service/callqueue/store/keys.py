@@ -160,6 +160,12 @@ class Keys:
         return f"{self.prefix}:tracking"
 
     @property
+    def live_sweep(self) -> str:
+        """String with an expiry: held by the instance whose sweep of Plivo's live calls runs this period
+        (tracking/live_sweep.py), so the instances share one sweep per period."""
+        return f"{self.prefix}:live-sweep"
+
+    @property
     def outbox(self) -> str:
         """Sorted set: results awaiting delivery to the backend, scored by next attempt (ms). One per final status
         of a call, for at most 72 h (then dead-lettered)."""

@@ -1,8 +1,9 @@
 """Tracking benchmarks against the simulators: REST cost per call, callback-to-status latency, 10,000 calls at once.
 
-1. Happy path: the same calls through our tracker (callbacks on) and through a baseline that polls like the seed
-   (no callbacks; first poll at INITIAL_STATUS_DELAY, then every STATUS_CHECK_INTERVAL). Time is scaled by 1/5
-   for both: the seed's 20 s / 15 s become 4 s / 3 s, the simulated calls' durations shrink by the same factor.
+1. Happy path: the same calls through our tracker (callbacks on), with every hang-up callback lost (the ring and
+   answer ones arrive: the live-call sweep must find the ended calls), and through a baseline that polls like the
+   seed (no callbacks; first poll at INITIAL_STATUS_DELAY, then every STATUS_CHECK_INTERVAL). Time is scaled by
+   1/5 for all: the seed's 20 s / 15 s become 4 s / 3 s, the simulated calls' durations shrink by the same factor.
    Plivo REST requests per call come from the Plivo simulator's own count (the dial counts 1).
 2. Callback latency: signed ring callbacks sent to the service (its own process, 10 at a time); the time from
    sending one until GET /api/calls/{id} shows the new status.
@@ -314,6 +315,7 @@ def run() -> str:
     scaled = {"INITIAL_STATUS_DELAY": "4", "STATUS_CHECK_INTERVAL": "3", "REQUEST_TIMEOUT": "6"}
     scaled |= {"MAX_STATUS_RETRIES": "3", "MAX_CONSECUTIVE_ERRORS": "6", "AUTO_MISS_TIMEOUT": "12"}
     ours = _happy_path(f"{stamp}o", {}, **scaled)
+    lost = _happy_path(f"{stamp}h", {"hangup": "drop"}, **scaled)
     baseline = _happy_path(f"{stamp}b", {"ring": "drop", "hangup": "drop"}, **scaled)
     latency = _callback_latency(f"{stamp}l")
     scale = _scale_in_subprocess(f"{stamp}s")
@@ -325,17 +327,19 @@ def run() -> str:
         "Simulators over real HTTP, one Redis. Happy path: answered calls (ring 3 s, answer 5 s, talk 60 s in",
         f"unscaled time), {HAPPY_CALLS} calls per run, time scaled by 1/5 for both runs",
         "(seed 20 s / 15 s → 4 s / 3 s).",
-        "The baseline is the same service with every callback lost, i.e. polling like the seed.",
+        '"Hang-up lost": ring and answer callbacks arrive, every hang-up callback is dropped (found by the live-call',
+        "sweep, tracking/live_sweep.py). The baseline is the same service with every callback lost, i.e. polling",
+        "like the seed.",
         "",
-        "| happy path | ours (callbacks) | seed-like polling | target |",
-        "| --- | --- | --- | --- |",
+        "| happy path | ours (callbacks) | ours, hang-up callback lost | seed-like polling | target |",
+        "| --- | --- | --- | --- | --- |",
         f"| Plivo REST requests per call (dial = 1) | {ours['requests_per_call']:.2f} | "
-        f"{baseline['requests_per_call']:.2f} | ≤ 1.1 |",
-        f"| calls completed | {ours['completed']}/{ours['calls']} | "
+        f"{lost['requests_per_call']:.2f} | {baseline['requests_per_call']:.2f} | ≤ 1.1 with callbacks |",
+        f"| calls completed | {ours['completed']}/{ours['calls']} | {lost['completed']}/{lost['calls']} | "
         f"{baseline['completed']}/{baseline['calls']} | all |",
         f"| outcome known after hang-up, p50 / p99 (unscaled s) | {ours['outcome_delay_p50']:.1f} / "
-        f"{ours['outcome_delay_p99']:.1f} | {baseline['outcome_delay_p50']:.1f} / "
-        f"{baseline['outcome_delay_p99']:.1f} | |",
+        f"{ours['outcome_delay_p99']:.1f} | {lost['outcome_delay_p50']:.1f} / {lost['outcome_delay_p99']:.1f} | "
+        f"{baseline['outcome_delay_p50']:.1f} / {baseline['outcome_delay_p99']:.1f} | p99 ≤ 60 s, hang-up lost |",
         "",
         f"Callback → new status on GET /api/calls/{{id}} (`python -m callqueue` in its own process; {len(ms)} signed "
         f"ring callbacks, {LATENCY_IN_FLIGHT} in flight; from sending the callback until a GET shows `ringing`): "

@@ -163,6 +163,36 @@ def test_a_callback_that_got_a_5xx_is_applied_when_plivo_retries_it(
     assert service.http.post(path, data=params, headers=headers).status_code == 403
 
 
+def test_a_callback_whose_answer_failed_after_its_status_was_written_is_applied_once_when_retried(
+    service: Service, sync_redis: redis.Redis, key_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis dropped out between writing the new status and spending the nonce: Plivo's retry is answered 200
+    (the event is known, not a replay to refuse), it changes nothing more, and only then is the nonce spent."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from callqueue.store.calls import CallStore
+
+    call_id = service.queue()
+    path = _path("ring", call_id)
+    params = {"CallUUID": "c-3", "CallStatus": "ringing"}
+    headers = signature_headers(TOKEN, "POST", PUBLIC + path, params)
+
+    async def redis_drops_out(*args: object, **kwargs: object) -> None:
+        raise RedisConnectionError("Connection reset by peer")
+
+    monkeypatch.setattr(CallStore, "spend_callback", redis_drops_out)
+    first = service.http.post(path, data=params, headers=headers)
+    assert first.status_code == 503
+    assert sync_redis.hget(f"{key_prefix}:call:{call_id}", "status") == "ringing"  # the status was written
+    monkeypatch.undo()
+    retry = service.http.post(path, data=params, headers=headers)
+    assert retry.status_code == 200 and retry.json()["changed"] is False, retry.text
+    entries = cast(list[str], sync_redis.lrange(f"{key_prefix}:call:{call_id}:history", 0, -1))
+    history = [h for h in entries if '"ringing"' in h]
+    assert len(history) == 1  # applied once
+    assert service.http.post(path, data=params, headers=headers).status_code == 403  # now spent
+
+
 def _hincrby_calls(r: redis.Redis) -> int:
     stats = cast(dict[str, dict[str, int]], r.info("commandstats"))
     return int(stats.get("cmdstat_hincrby", {}).get("calls", 0))

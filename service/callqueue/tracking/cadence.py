@@ -3,7 +3,8 @@
 - polling (no events arrive): every STATUS_CHECK_INTERVAL, as the seed did;
 - events arriving (callbacks, agent stream): only safety-net checks after a long silence — 20 intervals (5 min
   on Cloud Run), then doubling up to 30 min — because Plivo retries callbacks and a lost hang-up is rare, while
-  polling a talking call every interval would cost the shared REST budget for nothing;
+  polling a talking call every interval would cost the shared REST budget for nothing (a lost hang-up is found
+  sooner by the live-call sweep, live_sweep.py: one account-wide request per sweep, not one per call);
 - errors: the poll interval again (the error counter decides when to give up);
 - `unknown`: a slow, growing cadence for reconciliation, until UNKNOWN_GIVE_UP_MS.
 """

@@ -325,7 +325,7 @@ def run() -> str:
         "## Call tracking",
         "",
         "Simulators over real HTTP, one Redis. Happy path: answered calls (ring 3 s, answer 5 s, talk 60 s in",
-        f"unscaled time), {HAPPY_CALLS} calls per run, time scaled by 1/5 for both runs",
+        f"unscaled time), {HAPPY_CALLS} calls per run, time scaled by 1/5 for all runs",
         "(seed 20 s / 15 s → 4 s / 3 s).",
         '"Hang-up lost": ring and answer callbacks arrive, every hang-up callback is dropped (found by the live-call',
         "sweep, tracking/live_sweep.py). The baseline is the same service with every callback lost, i.e. polling",

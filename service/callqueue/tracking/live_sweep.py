@@ -62,8 +62,8 @@ class LiveSweep:
 
     async def sweep_once(self) -> list[str]:
         """One sweep, if this instance holds this period's turn; returns the calls found ended."""
-        if self.plivo is None:
-            return []
+        if self.plivo is None or await self.store.redis.exists(self.store.keys.live_sweep):
+            return []  # no Plivo to ask, or another instance swept this period: no need to read the calls
         quiet = await self.rung_quiet_calls()
         if not quiet:
             return []

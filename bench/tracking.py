@@ -53,6 +53,7 @@ from local.simulators.wiring import simulator_env
 AUTH_ID, AUTH_TOKEN = "MABENCH", "bench-token"
 SCALE = 0.2  # 1/5 of real time for the happy-path comparison
 HAPPY_CALLS = 60
+TALK_S, TALK_SPREAD_S = 60, 30  # happy-path talk times: 60 to 90 s (unscaled)
 LATENCY_CALLS = 400
 LATENCY_IN_FLIGHT = 10
 SCALE_CALLS = 10_000
@@ -101,12 +102,15 @@ def _stack(prefix: str, *, time_scale: float, **env: str) -> Iterator[tuple[str,
 
 def _happy_path(prefix: str, callbacks: dict[str, str], **env: str) -> dict[str, float]:
     """Runs HAPPY_CALLS answered calls to completion; REST requests per call and outcome delay after hang-up."""
-    script = {"ring_after": 3, "answer_after": 5, "talk_for": 60, "cdr_delay": 3, "callbacks": callbacks}
     with _stack(prefix, time_scale=SCALE, **env) as (plivo, service, client):
-        client.post(f"{plivo}/_sim/scripts", json={"script": script}).raise_for_status()
         ids = []
         for n in range(HAPPY_CALLS):
-            body = {"phone_number": f"+1415555{n:04d}", "campaign_id": "bench", "call_config": {"flow_name": "b"}}
+            # Talk times spread evenly over TALK_SPREAD_S, so hang-ups fall across a whole live-call sweep period.
+            talk = TALK_S + TALK_SPREAD_S * n / HAPPY_CALLS
+            script = {"ring_after": 3, "answer_after": 5, "talk_for": talk, "cdr_delay": 3, "callbacks": callbacks}
+            phone = f"+1415555{n:04d}"
+            client.post(f"{plivo}/_sim/scripts", json={"to": phone, "script": script}).raise_for_status()
+            body = {"phone_number": phone, "campaign_id": "bench", "call_config": {"flow_name": "b"}}
             ids.append(client.post(f"{service}/api/calls/queue", json=body).json()["call_id"])
         deadline = time.monotonic() + 180
         records: dict[str, dict[str, Any]] = {}
@@ -324,8 +328,9 @@ def run() -> str:
     lines = [
         "## Call tracking",
         "",
-        "Simulators over real HTTP, one Redis. Happy path: answered calls (ring 3 s, answer 5 s, talk 60 s in",
-        f"unscaled time), {HAPPY_CALLS} calls per run, time scaled by 1/5 for all runs",
+        "Simulators over real HTTP, one Redis. Happy path: answered calls (ring 3 s, answer 5 s, talk "
+        f"{TALK_S}–{TALK_S + TALK_SPREAD_S} s",
+        f"spread evenly, in unscaled time), {HAPPY_CALLS} calls per run, time scaled by 1/5 for all runs",
         "(seed 20 s / 15 s → 4 s / 3 s).",
         '"Hang-up lost": ring and answer callbacks arrive, every hang-up callback is dropped (found by the live-call',
         "sweep, tracking/live_sweep.py). The baseline is the same service with every callback lost, i.e. polling",

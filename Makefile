@@ -43,8 +43,10 @@ lint: venv ## ruff (lint and format check)
 typecheck: venv ## mypy, strict
 	$(UV) run --no-sync mypy
 
-unit: venv ## pytest only
-	$(UV) run --no-sync python -m local.with_redis pytest -q
+# Tests run in PYTEST_WORKERS processes (pytest-xdist); the infra tests stay together on one (tests/conftest.py).
+PYTEST_WORKERS ?= 2
+unit: venv ## pytest only (PYTEST_WORKERS=2 processes; PYTEST_WORKERS=0 for one)
+	$(UV) run --no-sync python -m local.with_redis pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The operator page's test drives Debian's chromium with playwright (never a downloaded browser build).
 CHROMIUM := /usr/bin/chromium

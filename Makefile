@@ -21,17 +21,14 @@ sync: tools ## install every locked dependency group into .venv
 venv: tools
 	@$(UV) sync --locked --all-groups --quiet
 
-run: tools ## run the queue service locally on embedded defaults (starts Redis and the simulators if needed)
-	$(UV) sync --locked --all-groups --quiet
-	$(UV) run --no-sync python -m local.stack
+run: venv ## run the queue service locally on embedded defaults (starts Redis and the simulators if needed)
+	@$(UV) run --no-sync python -m local.stack
 
-demo: tools ## like run, but queue one test call, print its status changes until its outcome, and exit
-	$(UV) sync --locked --all-groups --quiet
-	$(UV) run --no-sync python -m local.stack --demo
+demo: venv ## like run, but queue one test call, print its status changes until its outcome, and exit
+	@$(UV) run --no-sync python -m local.stack --demo
 
-campaign-demo: tools ## a campaign against the simulators: bulk enqueue, a redial, calling hours, status (clock moved)
-	$(UV) sync --locked --all-groups --quiet
-	$(UV) run --no-sync python -m local.campaign_demo
+campaign-demo: venv ## a campaign against the simulators: bulk enqueue, a redial, calling hours, status (clock moved)
+	@$(UV) run --no-sync python -m local.campaign_demo
 
 docs: venv ## regenerate the variable tables of docs/configuration.md from the settings module
 	$(UV) run --no-sync python -m local.config_doc

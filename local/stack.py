@@ -101,6 +101,9 @@ def follow_demo_call(base: str, stop: threading.Event, timeout_s: float = 180) -
             time.sleep(0.5)
 
 
+DEMO_BANNER = "[demo] one test call, from queued to its outcome; what the demo started stops when it ends"
+
+
 def banner(port: int, log: list[str]) -> str:
     base = f"http://127.0.0.1:{port}"
     body = '{"phone_number": "+14155550100", "campaign_id": "test-campaign", "call_config": {"flow_name": "test-flow"}}'
@@ -130,8 +133,9 @@ def main(argv: list[str]) -> int:
         {k: v for k, v in dotenv_values(args.env_file).items() if v is not None} if Path(args.env_file).exists() else {}
     )
     env = {**env_file, **os.environ}
-    if args.demo and not env.get("PORT"):
-        env["PORT"] = str(free_port())
+    if args.demo:  # the demo's own port, and only its [demo] lines unless LOG_LEVEL says otherwise
+        env.setdefault("PORT", str(free_port()))
+        env.setdefault("LOG_LEVEL", "WARNING")
     try:
         port = service_port(env)
     except ValueError:
@@ -147,7 +151,7 @@ def main(argv: list[str]) -> int:
     # SIGTERM stops in the same order as Ctrl-C (uvicorn raises it again once the service has stopped).
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     log: list[str] = []
-    with local_environment(env, log, say=say_on_stderr) as full_env:
+    with local_environment(env, log, say=_quiet if args.demo else say_on_stderr) as full_env:
         try:
             settings = load_settings(full_env)
         except SettingsError as exc:
@@ -158,13 +162,13 @@ def main(argv: list[str]) -> int:
         if args.demo:
             stop = threading.Event()
             with running(app, port=settings.port) as base:
-                print(banner(settings.port, log), flush=True)
+                print(DEMO_BANNER, flush=True)
                 follow_demo_call(base, stop)
-            say_on_stderr("stopped the queue service")
             return 0
-        print(banner(settings.port, log), flush=True)
-        # uvicorn stops on Ctrl-C (SIGINT) or SIGTERM, then raises the signal again: it has been handled here.
+        # uvicorn stops on Ctrl-C (SIGINT) or SIGTERM, then raises the signal again: it has been handled here. A
+        # Ctrl-C before uvicorn took over (still starting) lands here too: the same orderly stop.
         with contextlib.suppress(KeyboardInterrupt):
+            print(banner(settings.port, log), flush=True)
             uvicorn.run(
                 app, host="127.0.0.1", port=settings.port, log_level="warning", access_log=False, log_config=None
             )

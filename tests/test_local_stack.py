@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import httpx
 
 from local.redis_server import free_port
 
@@ -38,6 +42,16 @@ def redis_port(banner: list[str]) -> int:
     return int(line.split("redis://127.0.0.1:")[1].split("/")[0])
 
 
+def wait_until_serving(port: int) -> None:
+    deadline = time.monotonic() + 120  # a bound for a hung start, not a timing claim
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"http://127.0.0.1:{port}/api/live", timeout=5).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"the service on port {port} did not answer within 120 s")
+
+
 def answers(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=5):
@@ -47,7 +61,8 @@ def answers(port: int) -> bool:
 
 
 def test_ctrl_c_stops_the_service_then_the_simulators_then_redis_one_line_each() -> None:
-    stack = start_stack(free_port())
+    port = free_port()
+    stack = start_stack(port)
     assert stack.stdout is not None
     banner = []
     for line in stack.stdout:  # the banner's last line: everything is up
@@ -56,6 +71,7 @@ def test_ctrl_c_stops_the_service_then_the_simulators_then_redis_one_line_each()
             break
     assert any("callqueue is running" in line for line in banner), "".join(banner)
     redis = redis_port(banner)
+    wait_until_serving(port)  # a person presses Ctrl-C on a service that runs
     os.killpg(stack.pid, signal.SIGINT)  # what Ctrl-C does: SIGINT to the whole foreground process group
     rest, _ = stack.communicate(timeout=120)
     assert stack.returncode == 0, rest

@@ -62,7 +62,11 @@ def test_seed_regions_fail_whether_or_not_the_urls_answer(diagnose: Run, env: di
     assert code == 1
     region = checks["region"]
     assert region["verdict"] == "fail"
-    assert region["remedy"] == COLOCATE_FIX == "deploy all three services in one region (see infra)"
+    assert (
+        region["remedy"]
+        == COLOCATE_FIX
+        == "deploy all four services (queue, webhooks, agent, backend) in one region (see infra)"
+    )
     assert "agent in us-east1" in region["summary"] and "backend in asia-southeast1" in region["summary"]
     assert "agent" not in checks  # skipped: the region verdict stands on the URL strings alone
 

@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 ENV ?= staging
 
-.PHONY: help tools sync browser run demo docs test lint typecheck unit bench synth snapshot diff bootstrap image deploy promote rollback campaign-demo diagnose connectivity logs
+.PHONY: help tools sync venv browser run demo docs test lint typecheck unit bench synth snapshot diff bootstrap image deploy promote rollback campaign-demo diagnose connectivity logs
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -17,30 +17,33 @@ tools: ## install the pinned uv if it is missing
 sync: tools ## install every locked dependency group into .venv
 	$(UV) sync --locked --all-groups
 
-run: tools ## run the queue service locally on embedded defaults (starts Redis and the simulators if needed)
-	$(UV) sync --locked --all-groups --quiet
-	$(UV) run --no-sync python -m local.stack
+# Every target that runs Python needs .venv current: on a fresh clone this installs it (quietly, once per make).
+venv: tools
+	@$(UV) sync --locked --all-groups --quiet
 
-demo: tools ## like run, but queue one test call, print its status changes until its outcome, and exit
-	$(UV) sync --locked --all-groups --quiet
-	$(UV) run --no-sync python -m local.stack --demo
+run: venv ## run the queue service locally on embedded defaults (starts Redis and the simulators if needed)
+	@$(UV) run --no-sync python -m local.stack
 
-campaign-demo: tools ## a campaign against the simulators: bulk enqueue, a redial, calling hours, status (clock moved)
-	$(UV) sync --locked --all-groups --quiet
-	$(UV) run --no-sync python -m local.campaign_demo
+demo: venv ## like run, but queue one test call, print its status changes until its outcome, and exit
+	@$(UV) run --no-sync python -m local.stack --demo
 
-docs: ## regenerate the variable tables of docs/configuration.md from the settings module
+campaign-demo: venv ## a campaign against the simulators: bulk enqueue, a redial, calling hours, status (clock moved)
+	@$(UV) run --no-sync python -m local.campaign_demo
+
+docs: venv ## regenerate the variable tables of docs/configuration.md from the settings module
 	$(UV) run --no-sync python -m local.config_doc
 
-lint: ## ruff (lint and format check)
+lint: venv ## ruff (lint and format check)
 	$(UV) run --no-sync ruff check .
 	$(UV) run --no-sync ruff format --check .
 
-typecheck: ## mypy, strict
+typecheck: venv ## mypy, strict
 	$(UV) run --no-sync mypy
 
-unit: ## pytest only
-	$(UV) run --no-sync python -m local.with_redis pytest -q
+# Tests run in PYTEST_WORKERS processes (pytest-xdist); the infra tests stay together on one (tests/conftest.py).
+PYTEST_WORKERS ?= 2
+unit: venv ## pytest only (PYTEST_WORKERS=2 processes; PYTEST_WORKERS=0 for one)
+	$(UV) run --no-sync python -m local.with_redis pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The operator page's test drives Debian's chromium with playwright (never a downloaded browser build).
 CHROMIUM := /usr/bin/chromium
@@ -66,11 +69,14 @@ need = @command -v $(1) >/dev/null 2>&1 || { echo "make $@ needs $(1): $(2)" >&2
 GCLOUD_HOW := install the Google Cloud CLI (https://cloud.google.com/sdk/docs/install), then gcloud auth login and gcloud auth application-default login
 TERRAFORM_HOW := install Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install)
 NPX_HOW := install Node.js >= 20, which brings npx (the cdktf CLI runs through it)
+# $(need_env): stop when environments/$(ENV).toml does not exist, naming the ones that do (before any tool check).
+ENV_FILES := $(sort $(basename $(notdir $(wildcard environments/*.toml))))
+need_env = @test -f environments/$(ENV).toml || { echo "there is no environment file environments/$(ENV).toml (ENV=$(ENV)). Existing environments: $(ENV_FILES). Fix: make $@ ENV=<one of them>, or add environments/$(ENV).toml (docs/infrastructure.md)" >&2; exit 2; }
 
-synth: ## synthesize every environment into cdktf.out/ (no cdktf CLI or Terraform needed)
+synth: venv ## synthesize every environment into cdktf.out/ (no cdktf CLI or Terraform needed)
 	$(UV) run --no-sync python -m infra.main
 
-snapshot: ## refresh the committed snapshots in tests/infra/snapshots/
+snapshot: venv ## refresh the committed snapshots in tests/infra/snapshots/
 	$(UV) run --no-sync python -m infra.snapshot
 
 diff: ## show what a deploy would change: make diff ENV=staging (or ENV=staging-foundation)
@@ -127,6 +133,7 @@ SINCE ?= 1h
 LIMIT ?= 200
 
 diagnose: ## check a deployed environment (config, peers, auth, regions, Plivo): make diagnose ENV=staging
+	$(need_env)
 	@command -v terraform >/dev/null 2>&1 || { echo "make diagnose needs terraform to read the $(ENV) stack's outputs (install it, or run callqueue-diagnose with AGENT_SERVER_URL/BACKEND_URL/QUEUE_URL set)" >&2; exit 2; }
 	@test -f $(OPS_STACK)/cdk.tf.json || { echo "no synthesized stack at $(OPS_STACK): run make synth (and make deploy ENV=$(ENV)) first" >&2; exit 2; }
 	@terraform -chdir=$(OPS_STACK) init -input=false >/dev/null || { echo "terraform init failed in $(OPS_STACK): are your gcloud application-default credentials set?" >&2; exit 2; }
@@ -134,15 +141,18 @@ diagnose: ## check a deployed environment (config, peers, auth, regions, Plivo):
 	  terraform -chdir=$(OPS_STACK) output -json >$$outputs || { echo "terraform output failed for $(ENV): is the stack deployed?" >&2; exit 2; }; \
 	  token=$$(command -v gcloud >/dev/null 2>&1 && gcloud auth print-identity-token 2>/dev/null || true); \
 	  [ -n "$$token" ] || echo "note: no gcloud identity token: private services will answer 401/403" >&2; \
+	  $(UV) sync --locked --all-groups --quiet && \
 	  CALLQUEUE_ID_TOKEN=$$token $(UV) run --no-sync python -m callqueue.ops.diagnose --stack-outputs $$outputs --skip $(DIAGNOSE_SKIP) $(ARGS)
 
-connectivity: ## DNS, TCP, TLS, HTTP status and latency to every peer, with this shell's settings: make connectivity [ARGS="-n 20"]
+connectivity: venv ## DNS, TCP, TLS, HTTP status and latency to every peer, with this shell's settings: make connectivity [ARGS="-n 20"]
 	$(UV) run --no-sync python -m callqueue.ops.connectivity $(ARGS)
 
 logs: ## the queue's recent logs from Cloud Logging; with CALL_ID, that call across services (its call id and trace): make logs ENV=staging [CALL_ID=…] [SINCE=1h] [LIMIT=200]
+	$(need_env)
 	@command -v gcloud >/dev/null 2>&1 || { echo "make logs needs the gcloud CLI (https://cloud.google.com/sdk/docs/install), logged in with gcloud auth login" >&2; exit 2; }
 	@[ -n "$$(gcloud auth list --filter=status:ACTIVE --format='value(account)' 2>/dev/null)" ] || { echo "make logs needs gcloud credentials: run gcloud auth login (roles/logging.viewer on the project)" >&2; exit 2; }
-	@read -r project service < <($(UV) run --no-sync python -c "from pathlib import Path; from infra.config import load_environment; from infra.naming import service_name; e = load_environment(Path('environments/$(ENV).toml')); print(e.config.project, service_name(e, 'queue'))") || { echo "cannot read environments/$(ENV).toml" >&2; exit 2; }; \
+	@$(UV) sync --locked --all-groups --quiet
+	@described=$$($(UV) run --no-sync python -m infra.describe $(ENV)) || exit 2; read -r project service <<<"$$described"; \
 	  filter="resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"$$service\""; \
 	  if [ -n "$(CALL_ID)" ]; then \
 	    call="jsonPayload.call_id=\"$(CALL_ID)\" OR textPayload:\"$(CALL_ID)\" OR jsonPayload.message:\"$(CALL_ID)\""; \

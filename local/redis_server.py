@@ -35,12 +35,27 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something already listens on host:port (so a server started there would fail to bind)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a TIME_WAIT port is free
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+        return False
+
+
 class ThrowawayRedis:
     """A redis-server on a free loopback port that keeps nothing on disk; stopped on exit."""
 
-    def __init__(self, port: int | None = None, maxmemory_policy: str = "noeviction") -> None:
+    def __init__(self, port: int | None = None, maxmemory_policy: str = "noeviction", own_group: bool = False) -> None:
         self.port = port or free_port()
         self.maxmemory_policy = maxmemory_policy  # noeviction, as the service demands; others to test refusals
+        # own_group: out of the terminal's foreground process group, so a Ctrl-C does not stop Redis before the
+        # service that still uses it; the owner stops it last (make run). Off for tests: a killed test run's Redis
+        # then goes with its process group.
+        self.own_group = own_group
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._dir = tempfile.TemporaryDirectory(prefix="callqueue-redis-")
         self._proc: subprocess.Popen[bytes] | None = None
@@ -61,7 +76,9 @@ class ThrowawayRedis:
             "--maxmemory-policy",
             self.maxmemory_policy,
         ]
-        self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        self._proc = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, process_group=0 if self.own_group else None
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -24,8 +25,8 @@ from dotenv import dotenv_values
 
 from callqueue.api.app import create_app
 from callqueue.logs import configure_logging
-from callqueue.settings import SettingsError, load_settings
-from local.redis_server import ThrowawayRedis, free_port
+from callqueue.settings import PLAIN_BY_NAME, SettingsError, load_settings
+from local.redis_server import ThrowawayRedis, free_port, port_in_use
 from local.simulators.agent import create_agent_app
 from local.simulators.backend import create_backend_app
 from local.simulators.plivo import create_plivo_app
@@ -37,18 +38,38 @@ SIM_AUTH_TOKEN = "sim-token"  # the simulator's well-known local credential
 DEMO_CALL = {"phone_number": "+14155550100", "campaign_id": "local-demo", "call_config": {"flow_name": "test-flow"}}
 
 
+def _quiet(line: str) -> None:
+    """The default for `local_environment(say=…)`: stop without a word."""
+
+
+def say_on_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def service_port(env: dict[str, str]) -> int:
+    """PORT from `env`, else the service's default (settings.py)."""
+    return int(env.get("PORT") or PLAIN_BY_NAME["PORT"].default or 0)
+
+
 @contextlib.contextmanager
-def local_environment(env: dict[str, str], log: list[str]) -> Iterator[dict[str, str]]:
-    """Start what `env` does not configure and yield the completed environment."""
+def local_environment(
+    env: dict[str, str], log: list[str], say: Callable[[str], None] = _quiet
+) -> Iterator[dict[str, str]]:
+    """Start what `env` does not configure and yield the completed environment.
+
+    On exit the simulators stop before Redis (whoever still talks to Redis goes first); `say` gets one line each.
+    """
     with contextlib.ExitStack() as stack:
         env = dict(env)
         if not env.get("REDIS_URL"):
-            redis = stack.enter_context(ThrowawayRedis())
+            stack.callback(say, "stopped the throwaway Redis")  # registered first, so it runs last
+            redis = stack.enter_context(ThrowawayRedis(own_group=True))
             env["REDIS_URL"] = redis.url
             log.append(f"Redis        {redis.url} (throwaway, nothing kept on disk)")
         if not env.get("AGENT_SERVER_URL"):
-            port = int(env.get("PORT") or 8080)
+            port = service_port(env)
             env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
+            stack.callback(say, "stopped the simulators (Plivo, agent, backend)")
             plivo = stack.enter_context(running(create_plivo_app(SIM_AUTH_ID, SIM_AUTH_TOKEN)))
             agent = stack.enter_context(running(create_agent_app(plivo, SIM_AUTH_ID, SIM_AUTH_TOKEN)))
             backend = stack.enter_context(running(create_backend_app()))
@@ -80,6 +101,9 @@ def follow_demo_call(base: str, stop: threading.Event, timeout_s: float = 180) -
             time.sleep(0.5)
 
 
+DEMO_BANNER = "[demo] one test call, from queued to its outcome; what the demo started stops when it ends"
+
+
 def banner(port: int, log: list[str]) -> str:
     base = f"http://127.0.0.1:{port}"
     body = '{"phone_number": "+14155550100", "campaign_id": "test-campaign", "call_config": {"flow_name": "test-flow"}}'
@@ -109,10 +133,25 @@ def main(argv: list[str]) -> int:
         {k: v for k, v in dotenv_values(args.env_file).items() if v is not None} if Path(args.env_file).exists() else {}
     )
     env = {**env_file, **os.environ}
-    if args.demo and not env.get("PORT"):
-        env["PORT"] = str(free_port())
+    if args.demo:  # the demo's own port, and only its [demo] lines unless LOG_LEVEL says otherwise
+        env.setdefault("PORT", str(free_port()))
+        env.setdefault("LOG_LEVEL", "WARNING")
+    try:
+        port = service_port(env)
+    except ValueError:
+        print(f"PORT={env.get('PORT')!r} is not a port number: make run PORT=8081", file=sys.stderr)
+        return 2
+    if port_in_use(port):  # before anything starts: the banner must not promise a service that cannot bind
+        print(
+            f"port {port} is already in use on 127.0.0.1 (another callqueue, or another server?):"
+            f" stop it, or pick a free port: make run PORT={port + 1}",
+            file=sys.stderr,
+        )
+        return 2
+    # SIGTERM stops in the same order as Ctrl-C (uvicorn raises it again once the service has stopped).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     log: list[str] = []
-    with local_environment(env, log) as full_env:
+    with local_environment(env, log, say=_quiet if args.demo else say_on_stderr) as full_env:
         try:
             settings = load_settings(full_env)
         except SettingsError as exc:
@@ -123,13 +162,28 @@ def main(argv: list[str]) -> int:
         if args.demo:
             stop = threading.Event()
             with running(app, port=settings.port) as base:
-                print(banner(settings.port, log), flush=True)
+                print(DEMO_BANNER, flush=True)
                 follow_demo_call(base, stop)
             return 0
-        print(banner(settings.port, log), flush=True)
-        uvicorn.run(app, host="127.0.0.1", port=settings.port, log_level="info", access_log=False, log_config=None)
+        # uvicorn stops on Ctrl-C (SIGINT) or SIGTERM, then raises the signal again: it has been handled here. A
+        # Ctrl-C before uvicorn took over (still starting) lands here too: the same orderly stop.
+        with contextlib.suppress(KeyboardInterrupt):
+            print(banner(settings.port, log), flush=True)
+            uvicorn.run(
+                app, host="127.0.0.1", port=settings.port, log_level="warning", access_log=False, log_config=None
+            )
+        say_on_stderr("stopped the queue service")
     return 0
 
 
+def run(argv: list[str]) -> int:
+    """`main`, with a second Ctrl-C (while stopping) ending quietly instead of with a traceback."""
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run(sys.argv[1:]))

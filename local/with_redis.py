@@ -12,10 +12,20 @@ import sys
 from local.redis_server import ThrowawayRedis
 
 
+def this_python(argv: list[str]) -> list[str]:
+    """`pytest …` and `python …` run with this interpreter (the project's .venv), not whatever is first on PATH."""
+    if argv[0] == "pytest":
+        return [sys.executable, "-m", "pytest", *argv[1:]]
+    if argv[0] in ("python", "python3"):
+        return [sys.executable, *argv[1:]]
+    return argv
+
+
 def main(argv: list[str]) -> int:
     if not argv:
         print("usage: python -m local.with_redis COMMAND [ARGS...]", file=sys.stderr)
         return 2
+    argv = this_python(argv)
     if os.environ.get("REDIS_URL"):
         return subprocess.call(argv)
     with ThrowawayRedis() as redis:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
+
+INFRA_TESTS = Path(__file__).parent / "infra"
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +38,11 @@ def sync_redis(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     yield client
     client.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under xdist (`make unit`), the infra tests share one worker: each worker that runs one pays the provider
+    import (tens of seconds of CPU) for its session synthesis; one group pays it once."""
+    for item in items:
+        if item.path.is_relative_to(INFRA_TESTS):
+            item.add_marker(pytest.mark.xdist_group("infra-synthesis"))

@@ -67,9 +67,9 @@ class SimCall:
     def ended(self) -> bool:
         return self.ending is not None
 
-    def mark(self, state: str) -> None:
+    def mark(self, state: str, at: float | None = None) -> None:
         self.state = state
-        self.timeline.append({"state": state, "at": time.time()})
+        self.timeline.append({"state": state, "at": time.time() if at is None else at})
 
 
 class ScriptBook:
@@ -119,7 +119,7 @@ class PlivoSim:
         self.calls: dict[str, SimCall] = {}
         self.by_call_uuid: dict[str, SimCall] = {}
         self._next_slot = 0.0
-        self._last_dial = float("-inf")  # monotonic time of the latest dial: CPS spaces actual dials, not plans
+        self._last_dial = float("-inf")  # wall time of the latest dial, as reported: CPS spaces actual dials
         self._dial_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.http: httpx.AsyncClient | None = None
@@ -207,11 +207,13 @@ class PlivoSim:
     # ----- the script
     async def _run(self, call: SimCall, dial_at: float) -> None:
         await asyncio.sleep(max(0.0, dial_at - time.monotonic()))
-        # A late wake-up (loaded machine) must not bring the next dial closer than 1/CPS to this one.
+        # A late wake-up (loaded machine) must not bring the next dial closer than 1/CPS to this one. Spaced on the
+        # clock the dial is reported in (initiation_time, timeline), read once, so the reported gap is never short.
         async with self._dial_lock:
-            await asyncio.sleep(max(0.0, self._last_dial + self.time_scale / self.cps - time.monotonic()))
-            self._last_dial = time.monotonic()
-            self._dial(call)
+            while (wait := self._last_dial + self.time_scale / self.cps - time.time()) > 0:  # noqa: ASYNC110
+                await asyncio.sleep(wait)  # a wait on the clock itself: asyncio may wake a hair early
+            self._last_dial = time.time()
+            self._dial(call, self._last_dial)
         script = call.script
         await self._sleep(script.ring_after)
         planned = OUTCOMES[script.outcome]
@@ -232,11 +234,11 @@ class PlivoSim:
         await self._sleep(talk)
         self._finish(call, planned if talk == script.talk_for else TIME_LIMIT, talked=talk)
 
-    def _dial(self, call: SimCall) -> None:
+    def _dial(self, call: SimCall, at: float) -> None:
         call.call_uuid = str(uuid.uuid4())
         self.by_call_uuid[call.call_uuid] = call
-        call.initiation_time = time.time()
-        call.mark("initiated")
+        call.initiation_time = at
+        call.mark("initiated", at)
 
     def _finish(self, call: SimCall, ending: Ending, talked: float | None = None) -> None:
         """End the call. `talked`: script seconds of a talk that ran its course, reported as is (a loaded machine's

@@ -77,8 +77,10 @@ def test_a_killed_instance_loses_no_pending_redial_schedule_or_pause(env: dict[s
         with httpx.Client(base_url=first.url, timeout=30) as api:
             api.put("/api/campaigns/durable", json={"retry": {"max_attempts": 2, "on": ["busy"], "waits_s": [4]}})
             api.put("/api/campaigns/frozen", json={})
-            frozen = api.post("/api/campaigns/frozen/calls", json=one_call(new_number()))
+            # Paused before its call is queued: queued first, this instance's workers could dial it in between.
             api.post("/api/campaigns/frozen/pause", json={"reason": "held over the restart"})
+            frozen = api.post("/api/campaigns/frozen/calls", json=one_call(new_number()))
+            assert frozen.json()["accepted"] == 1, frozen.text
             queued = api.post("/api/campaigns/durable/calls", json=one_call(busy_first))
             call_id = queued.json()["items"][0]["call_id"]
             wait_for(lambda: api.get(f"/api/calls/{call_id}").json()["due_at"], 30, "the redial to be planned")

@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 
 from infra.naming import BOOTSTRAP_APIS, REQUIRED_TERRAFORM
-from infra.provider import labels
 from tests.infra.conftest import Synthesis, data, resources
 
 BUILD_SA = "serviceAccount:${google_service_account.build_sa.email}"
@@ -23,6 +22,8 @@ def _stack(synthesis: Synthesis, name: str) -> dict[str, Any]:
 
 
 def test_provider_state_and_version(synthesis: Synthesis, env_name: str) -> None:
+    from infra.provider import labels  # here, not at collection: it imports the provider bindings (see conftest)
+
     stack, env = _stack(synthesis, env_name), synthesis.environments[env_name]
     assert stack["provider"]["google"][0]["default_labels"] == labels(env, "foundation")
     assert stack["terraform"]["required_version"] == REQUIRED_TERRAFORM

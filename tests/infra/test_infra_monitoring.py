@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from callqueue.metrics import catalog
-from infra.monitoring import COLLECTOR_CONTAINER, METRIC_WRITER, run_monitoring_config
 from tests.infra.conftest import Synthesis, resources
 
 EXPOSED = {v for k, v in vars(catalog).items() if k.isupper() and isinstance(v, str) and v.startswith("callqueue_")}
@@ -34,6 +33,9 @@ def _queries(stack: dict[str, Any]) -> list[str]:
 
 
 def test_the_collector_runs_beside_the_queue_and_nowhere_else(synthesis: Synthesis, env_name: str) -> None:
+    # Here, not at collection: infra.monitoring imports the provider bindings (see conftest).
+    from infra.monitoring import COLLECTOR_CONTAINER, METRIC_WRITER, run_monitoring_config
+
     stack = synthesis.stacks[env_name]
     services = resources(stack, "google_cloud_run_v2_service")
     queue = services["queue"]["template"]

@@ -11,7 +11,6 @@ import pytest
 from callqueue.settings import PLAIN_VARIABLES, TIMING_VARIABLES
 from infra.config import MemorystoreRedis
 from infra.naming import REQUIRED_TERRAFORM, queue_image_by_digest
-from infra.provider import labels
 from tests.infra.conftest import Synthesis, container, data, resources
 
 SERVICES = {"queue": "queue", "webhooks": "webhooks", "agent": "agent", "backend": "backend_service"}
@@ -41,6 +40,8 @@ def test_every_environment_has_a_foundation_and_a_services_stack(synthesis: Synt
 
 
 def test_provider_labels_state_and_terraform_version(synthesis: Synthesis, env_name: str) -> None:
+    from infra.provider import labels  # here, not at collection: it imports the provider bindings (see conftest)
+
     stack, env = _stack(synthesis, env_name), synthesis.environments[env_name]
     provider = stack["provider"]["google"][0]
     assert provider["default_labels"] == labels(env, "services") == {

@@ -29,6 +29,12 @@ from local.simulators.wiring import simulator_env
 AUTH_ID = "MAOPSTEST"
 AUTH_TOKEN = "ops-token"
 Run = Callable[..., tuple[int, dict[str, Any]]]
+# --timeout for checks whose peers answer: generous, because a loaded 2-core machine can keep a local peer waiting
+# for seconds; the timeout only costs time when a peer hangs, and the hung-peer tests set their own short one.
+PATIENT = "20"
+# The hung peer holds each request this long (unless the session ends first): a tool that returns well before it
+# did not wait for the hung peer.
+HUNG_FOR_S = 30
 
 
 def _health_app(status: int = 200, body: Any = None, text: str | None = None) -> FastAPI:
@@ -73,7 +79,7 @@ def peers(release: threading.Event) -> Iterator[dict[str, str]]:
 
     @hung.get("/{path:path}")
     async def sleep_forever(path: str) -> dict[str, str]:
-        for _ in range(600):  # longer than any timeout a test uses, until the session releases it
+        for _ in range(HUNG_FOR_S * 20):  # longer than any timeout a test uses, until the session releases it
             if release.is_set():
                 break
             await asyncio.sleep(0.05)

@@ -59,3 +59,26 @@ def test_cloud_targets_say_what_is_missing(tmp_path: Path, args: list[str], mess
     result = _make_without_cloud_tools(tmp_path, *args)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
+
+
+@pytest.mark.skipif(MAKE is None, reason="make is not installed")
+@pytest.mark.parametrize("target", ["logs", "diagnose"])
+def test_unknown_environment_is_named_with_the_existing_ones(tmp_path: Path, target: str) -> None:
+    result = _make_without_cloud_tools(tmp_path, target, "ENV=nope")
+    assert result.returncode == 2, result.stderr
+    existing = " ".join(sorted(p.stem for p in (ROOT / "environments").glob("*.toml")))
+    assert "there is no environment file environments/nope.toml (ENV=nope)" in result.stderr
+    assert f"Existing environments: {existing}." in result.stderr
+    assert "Traceback" not in result.stderr and "make deploy" not in result.stderr
+
+
+def test_describe_names_the_project_and_queue_service_or_says_what_is_wrong(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from infra.describe import main
+
+    assert main(["nope"]) == 2
+    assert "there is no environment file environments/nope.toml" in capsys.readouterr().err
+    assert main(["staging"]) == 0
+    project, service = capsys.readouterr().out.split()
+    assert project and service.endswith("-queue")

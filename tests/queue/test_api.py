@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import httpx
@@ -146,6 +147,21 @@ def test_health_shows_version_and_effective_timing_profile(api: httpx.Client) ->
 def test_openapi_docs_are_served(api: httpx.Client) -> None:
     assert api.get("/docs").status_code == 200
     assert "/api/calls/queue" in api.get("/openapi.json").json()["paths"]
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_pages_load_every_asset_from_the_service_itself(api: httpx.Client, page: str) -> None:
+    """Offline (no CDN reachable), the page still works: each script, style and icon it names is served here."""
+    html = api.get(page).text
+    assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html)
+    assets += re.findall(r"""(?:url|openapi_url|spec-url)\s*[:=]\s*["']([^"']+)["']""", html)
+    assert assets, html
+    for asset in assets:
+        assert not asset.startswith(("http:", "https:", "//")), f"{page} loads {asset} from outside the service"
+        answer = api.get(asset)
+        assert answer.status_code == 200 and answer.content, asset
+    scripts = [a for a in assets if a.endswith(".js")]
+    assert scripts and all(len(api.get(a).content) > 100_000 for a in scripts), "the real bundles, not a stub"
 
 
 def test_redis_down_gives_503_naming_redis_and_accepts_nothing() -> None:

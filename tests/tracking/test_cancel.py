@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
-
-from tests.tracking.conftest import FINAL, StackFactory, new_number, path
+from tests.tracking.conftest import FINAL, Stack, StackFactory, new_number, path, wait_for
 
 QUICK = {"ring_after": 0.2, "answer_after": 0.3, "talk_for": 1.0, "cdr_delay": 0.3}
 
@@ -28,13 +26,18 @@ def test_cancel_while_waiting_in_plivos_queue_never_rings(stack: StackFactory) -
     assert "ringing" not in path(record)
 
 
+def talking(s: Stack, number: str) -> bool:
+    calls = s.http.get(f"{s.plivo}/_sim/calls").json()["calls"]
+    return any(c["to"].lstrip("+") == number.lstrip("+") and c["status"] == "in-progress" for c in calls)
+
+
 def test_cancel_of_a_talking_call_hangs_it_up(stack: StackFactory) -> None:
     s = stack()
     number = new_number()
     s.script(number, {**QUICK, "talk_for": 60})
     call_id = s.queue(number)
     s.wait(call_id, {"ringing", "in_progress"}, timeout=10)
-    time.sleep(1.5)  # answered 0.3 s after ringing: now talking
+    wait_for(lambda: talking(s, number), 30, "Plivo to have the call answered")  # a state, not 1.5 s of sleep
 
     assert s.http.post(f"{s.service}/api/calls/{call_id}/cancel").status_code == 202
     record = s.wait(call_id, timeout=15)

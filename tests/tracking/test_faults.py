@@ -40,7 +40,7 @@ def test_errors_past_tolerance_become_unknown_then_reconciled_from_plivo_records
     number = new_number()
     s.script(number, SILENT)
     call_id = s.queue(number)
-    s.wait(call_id, {"dispatched"}, timeout=5)
+    s.wait(call_id, {"dispatched"}, timeout=30)
     s.plivo_fault(status=503, count=2, path_contains="/Call/")
     s.agent_fault(status=503, count=2, path_contains="/calls/")
     unknown = s.wait(call_id, {"unknown"}, timeout=10)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from callqueue import __version__
 from callqueue.api import calls, campaigns, health, queue, suppressions
@@ -21,6 +22,7 @@ from callqueue.settings import Settings
 from callqueue.tracking import webhooks
 
 log = logging.getLogger("callqueue")
+DOCS_ASSETS_PATH = "/docs-assets"
 
 
 def create_app(settings: Settings, *, background: bool = True, clock: Clock | None = None) -> FastAPI:
@@ -50,15 +52,17 @@ def create_app(settings: Settings, *, background: bool = True, clock: Clock | No
             log.info("shutting down: no new calls are taken; in-flight work stays leased in Redis")
             await runtime.shutdown()
 
-    app = FastAPI(
-        title="callqueue",
-        version=__version__,
-        description="Outbound voice-AI call queue: durable, paced, truthfully tracked.",
-        lifespan=lifespan,
-        docs_url=None if webhooks_only else "/docs",
-        redoc_url=None if webhooks_only else "/redoc",
-        openapi_url=None if webhooks_only else "/openapi.json",
-    )
+    title, description = "callqueue", "Outbound voice-AI call queue: durable, paced, truthfully tracked."
+    if webhooks_only:
+        app = FastAPI(
+            title=title, version=__version__, description=description, lifespan=lifespan,
+            docs_url=None, redoc_url=None, openapi_url=None,
+        )  # fmt: skip
+    else:  # /docs and /redoc load Swagger UI and ReDoc from a package (at DOCS_ASSETS_PATH), not a CDN: offline too
+        app = FastAPIOffline(
+            title=title, version=__version__, description=description, lifespan=lifespan,
+            static_url=DOCS_ASSETS_PATH,
+        )  # fmt: skip
     install_error_handlers(app)
     for module in (health,) if webhooks_only else (calls, campaigns, suppressions, queue, health):
         app.include_router(module.router)

@@ -137,7 +137,7 @@ def latency_verdict(t: Target, latencies: list[float], outcomes: Counter[str]) -
         return warn(
             t.name,
             f"{summary}: slow",
-            "a cross-region hop or cold starts: deploy all three services in one region, keep min instances ≥ 1",
+            "a cross-region hop or cold starts: deploy all four services in one region, keep min instances ≥ 1",
             **t.details,
         )
     return ok(t.name, summary, **t.details)

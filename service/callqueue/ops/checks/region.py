@@ -14,7 +14,7 @@ from callqueue.ops.runapp import parse_run_url
 from callqueue.ops.runner import summarize
 from callqueue.ops.verdict import CheckResult, fail, ok, warn
 
-COLOCATE_FIX = "deploy all three services in one region (see infra)"
+COLOCATE_FIX = "deploy all four services (queue, webhooks, agent, backend) in one region (see infra)"
 
 
 async def check_region(ctx: Context) -> CheckResult:

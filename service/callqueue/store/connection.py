@@ -39,6 +39,17 @@ def redis_client(settings: Settings, **options: Any) -> Redis:
     return client
 
 
+def service_redis(settings: Settings) -> Redis:
+    """The queue service's own client (the runtime's, and the benchmark's, so both measure the same thing)."""
+    return redis_client(
+        settings,
+        decode_responses=True,
+        socket_timeout=5,
+        socket_connect_timeout=3,
+        health_check_interval=30,
+    )
+
+
 async def eviction_policy(redis: Redis) -> str | None:
     """INFO works on Memorystore, where CONFIG is disabled; CONFIG GET is the fallback for older servers."""
     info = await redis.info("memory")

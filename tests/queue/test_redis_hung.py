@@ -31,13 +31,16 @@ def test_every_command_on_a_hung_redis_fails_with_a_timeout_and_the_client_recov
     async def scenario() -> None:
         client = service_redis(load_settings({"REDIS_URL": own_redis.url}), command_timeout_s=0.5)
         await client.set("k", "v")
+        pipe = client.pipeline(transaction=True)
+        pipe.get("k")
+        pipe.set("k", "w")
         own_redis.pause()
         try:
             # A plain command, several at once on as many connections, and a pipeline: each ends in a timeout.
             outcomes = await asyncio.gather(
                 client.get("k"),
                 *(client.incr("n") for _ in range(5)),
-                client.pipeline(transaction=True).get("k").set("k", "w").execute(),
+                pipe.execute(),
                 return_exceptions=True,
             )
         finally:

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from callqueue.api.admission import queue_full_response
 from callqueue.api.content import require_media
-from callqueue.api.deps import RuntimeDep, StoreDep
+from callqueue.api.deps import RuntimeDep, StoreDep, get_runtime
 from callqueue.api.errors import error_responses
 from callqueue.api.models import QueueCallRequest, QueuedCall
 from callqueue.call_config import call_config_problems
@@ -86,11 +86,12 @@ _QUEUE_OPENAPI: dict[str, Any] = {
     },
     openapi_extra=_QUEUE_OPENAPI,
 )
-async def queue_call(request: Request, runtime: RuntimeDep) -> JSONResponse:
+async def queue_call(request: Request) -> JSONResponse:
     """Accept a call; answered only once it is persisted. Retrying with the same Idempotency-Key is safe.
 
     With MAX_QUEUED_CALLS calls waiting to be dialled (queued or scheduled), the answer is 429 with Retry-After
     and nothing is written."""
+    runtime = await get_runtime(request)  # what RuntimeDep does, without FastAPI's dependency solving per request
     store, settings = runtime.store, runtime.settings
     require_media(request)
     idempotency_key = request.headers.get("idempotency-key")

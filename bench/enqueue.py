@@ -14,6 +14,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -272,6 +273,8 @@ def bare_process(env: dict[str, str]) -> Iterator[str]:
 
 
 def http_enqueue() -> dict[int, dict[str, list[WrkRun]]]:
+    if shutil.which("wrk") is None:
+        raise SystemExit("the HTTP enqueue benchmark needs wrk on PATH: install Debian's wrk (apt-get install wrk)")
     env = {"REDIS_URL": redis_url(), "DISPATCH_WORKERS": "0", "MAX_QUEUED_CALLS": "10000000"}
     results: dict[int, dict[str, list[WrkRun]]] = {c: {"ours": [], "bare": []} for c in HTTP_CONNECTIONS}
     with tempfile.TemporaryDirectory() as tmp:

@@ -30,7 +30,7 @@ import redis as sync_redis
 from arq.connections import ArqRedis
 from saq import Queue as SaqQueue
 
-from bench.common import redis_url, service_process, serving_process
+from bench.common import cpu_seconds, redis_url, service_serving, serving
 from callqueue.settings import load_settings
 from callqueue.store.calls import CallStore
 from callqueue.store.connection import service_redis
@@ -236,6 +236,7 @@ class WrkRun:
     p99_ms: float
     non_2xx: int
     wrk_cpu: float  # wrk's CPU, in cores
+    server_us: float = 0.0  # the server process's CPU µs per request
 
 
 def _ms(text: str) -> float:
@@ -243,9 +244,11 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk(url: str, connections: int, seconds: float, script: str) -> WrkRun:
-    """wrk (one thread, a second process) against `url`; its CPU from the children's rusage."""
+def wrk(url: str, connections: int, seconds: float, script: str, server_pid: int) -> WrkRun:
+    """wrk (one thread, a second process) against `url`; its CPU from the children's rusage, the server's from
+    /proc (CPU per request holds up on a loaded machine better than requests per second)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_before = cpu_seconds(server_pid)
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script, url],
         check=True,
@@ -253,6 +256,7 @@ def wrk(url: str, connections: int, seconds: float, script: str) -> WrkRun:
         text=True,
     ).stdout
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_cpu = cpu_seconds(server_pid) - server_before
     cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) / seconds
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"\n\s+50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
@@ -261,15 +265,16 @@ def wrk(url: str, connections: int, seconds: float, script: str) -> WrkRun:
     errors = re.search(r"Socket errors:.*", out)
     if errors:
         raise RuntimeError(f"wrk saw socket errors against {url}: {errors.group(0)}")
-    return WrkRun(rps, p50, p99, int(bad.group(1)) if bad else 0, cpu)
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return WrkRun(rps, p50, p99, int(bad.group(1)) if bad else 0, cpu, server_cpu / requests * 1e6)
 
 
 @contextmanager
-def bare_process(env: dict[str, str]) -> Iterator[str]:
+def bare_serving(env: dict[str, str]) -> Iterator[tuple[str, int]]:
     port = free_port()
     args = [sys.executable, "-m", "bench.bare_app", str(port)]
-    with serving_process(args, port, "/api/health", {**os.environ, "LOG_LEVEL": "WARNING", **env}) as base:
-        yield base
+    with serving(args, port, "/api/health", {**os.environ, "LOG_LEVEL": "WARNING", **env}) as served:
+        yield served
 
 
 def http_enqueue() -> dict[int, dict[str, list[WrkRun]]]:
@@ -280,14 +285,15 @@ def http_enqueue() -> dict[int, dict[str, list[WrkRun]]]:
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp, "post.lua")
         script.write_text(WRK_SCRIPT.format(body=BODY))
-        with service_process({**env, "REDIS_KEY_PREFIX": "bench-http"}) as ours, bare_process(env) as bare:
-            urls = {"ours": f"{ours}/api/calls/queue", "bare": f"{bare}/api/calls/queue"}
-            for url in urls.values():  # warm-up
-                wrk(url, 16, 2, str(script))
+        with service_serving({**env, "REDIS_KEY_PREFIX": "bench-http"}) as ours, bare_serving(env) as bare:
+            servers = {"ours": (f"{ours[0]}/api/calls/queue", ours[1]), "bare": (f"{bare[0]}/api/calls/queue", bare[1])}
+            for url, pid in servers.values():  # warm-up
+                wrk(url, 16, 2, str(script), pid)
             for r in range(ROUNDS):
                 for c in HTTP_CONNECTIONS:
                     for side in ("ours", "bare") if r % 2 == 0 else ("bare", "ours"):
-                        results[c][side].append(wrk(urls[side], c, HTTP_SECONDS, str(script)))
+                        url, pid = servers[side]
+                        results[c][side].append(wrk(url, c, HTTP_SECONDS, str(script), pid))
                 print(f"[bench] enqueue HTTP round {r + 1}/{ROUNDS}", file=sys.stderr, flush=True)
     return results
 
@@ -301,20 +307,25 @@ def http_section(results: dict[int, dict[str, list[WrkRun]]]) -> list[str]:
         "validation (request model, call_config rules) and one Redis SET through the service's client. "
         "Median (min–max).",
         "",
-        "| connections | side | requests/s | p50 ms | p99 ms | non-2xx | wrk CPU (cores) |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| connections | side | requests/s | p50 ms | p99 ms | non-2xx | server CPU µs/request | wrk CPU (cores) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for c, sides in results.items():
         for side, runs in sides.items():
             lines.append(
                 f"| {c} | {side} | {_stats([x.rps for x in runs])} | {_stats([x.p50_ms for x in runs], 2)} "
                 f"| {_stats([x.p99_ms for x in runs], 2)} | {sum(x.non_2xx for x in runs)} "
-                f"| {_stats([x.wrk_cpu for x in runs], 2)} |"
+                f"| {_stats([x.server_us for x in runs])} | {_stats([x.wrk_cpu for x in runs], 2)} |"
             )
     lines.append("")
     for c, sides in results.items():
-        ratios = [o.rps / b.rps for o, b in zip(sides["ours"], sides["bare"], strict=True)]
-        lines.append(f"- c{c}: ours/bare floor **{_stats(ratios, 2)}** (per round)")
+        pairs = list(zip(sides["ours"], sides["bare"], strict=True))
+        ratios = [o.rps / b.rps for o, b in pairs]
+        cpu = [b.server_us / o.server_us for o, b in pairs]
+        lines.append(
+            f"- c{c}: ours/bare floor **{_stats(ratios, 2)}** in requests/s, {_stats(cpu, 2)} in server CPU per "
+            "request (floor's CPU / ours; per round)"
+        )
     return [*lines, ""]
 
 

@@ -23,7 +23,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-_WATCHED: dict[tuple[type[AbstractConnection], float], type[AbstractConnection]] = {}
+_WATCHED: dict[tuple[Any, ...], type[AbstractConnection]] = {}
 
 
 class _Watched(AbstractConnection):
@@ -106,12 +106,14 @@ async def _watch(ref: weakref.ReferenceType[_Watched], timeout_s: float) -> None
         del conn
 
 
-def watch_commands(client: Redis, timeout_s: float) -> Redis:
-    """Bound every command of `client`'s pool by `timeout_s` (its connections' class gains the watchdog)."""
+def watch_commands(client: Redis, timeout_s: float, *mixins: type) -> Redis:
+    """Bound every command of `client`'s pool by `timeout_s` (its connections' class gains the watchdog, and
+    `mixins` in front of it)."""
     pool = client.connection_pool
     base = pool.connection_class
-    key = (base, timeout_s)
+    key = (base, timeout_s, mixins)
     if key not in _WATCHED:
-        _WATCHED[key] = type(f"Watched{base.__name__}", (_Watched, base), {"command_timeout_s": timeout_s})
+        bases: tuple[type, ...] = (_Watched, *mixins, base)
+        _WATCHED[key] = type(f"Watched{base.__name__}", bases, {"command_timeout_s": timeout_s})
     pool.connection_class = _WATCHED[key]
     return client

@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from callqueue.settings import Settings
-from callqueue.store.packing import HiredisPacked
+from callqueue.store.fastpath import FastPath
 from callqueue.store.watchdog import watch_commands
 
 COMMAND_TIMEOUT_S = 5.0  # the longest a request waits on a Redis that does not answer (plus a quarter of it)
@@ -47,9 +47,9 @@ def service_redis(settings: Settings, command_timeout_s: float = COMMAND_TIMEOUT
 
     Every command is bounded by `command_timeout_s` through a watchdog per connection (store/watchdog.py), not by
     redis-py's socket_timeout, which costs ~50 µs of client CPU on every command; and packed by hiredis
-    (store/packing.py)."""
+    (store/fastpath.py), with the pool's ready check made cheap."""
     client = redis_client(settings, decode_responses=True, socket_connect_timeout=3, health_check_interval=30)
-    return watch_commands(client, command_timeout_s, HiredisPacked)
+    return watch_commands(client, command_timeout_s, FastPath)
 
 
 async def eviction_policy(redis: Redis) -> str | None:

@@ -1,10 +1,10 @@
-"""The service's Redis client packs commands with hiredis: the same bytes redis-py's own packer makes, the same
-refusal of a value Redis cannot take, and the same answers from a real Redis."""
+"""The service's Redis client's fast path (store/fastpath.py): hiredis packs the same bytes redis-py's own packer
+makes and refuses what it refuses; the pool's ready check still sees an unread reply or a closed connection."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from redis.asyncio.connection import Connection
@@ -12,11 +12,11 @@ from redis.exceptions import DataError
 
 from callqueue.settings import load_settings
 from callqueue.store.connection import service_redis
-from callqueue.store.packing import HiredisPacked
+from callqueue.store.fastpath import FastPath
 from local.redis_server import ThrowawayRedis
 
 
-class _Packed(HiredisPacked, Connection):
+class _Packed(FastPath, Connection):
     pass
 
 
@@ -52,3 +52,32 @@ def test_the_service_client_round_trips_through_a_real_redis() -> None:
 
     with ThrowawayRedis() as server:
         asyncio.run(scenario(server.url))
+
+
+def test_the_ready_check_sees_an_unread_reply_and_a_closed_connection_but_passes_an_idle_one() -> None:
+    async def scenario(server: ThrowawayRedis) -> None:
+        client = service_redis(load_settings({"REDIS_URL": server.url}))
+        await client.ping()
+        conn = cast(FastPath, client.connection_pool._available_connections[0])
+        assert await conn.can_read_destructive() is False  # idle: handed out
+        await conn.send_command("PING")
+        for _ in range(1000):  # until the loop has received the reply nobody read
+            if await conn.can_read_destructive():
+                break
+            await asyncio.sleep(0.01)
+        else:
+            pytest.fail("an unread reply was never seen")
+        await conn.disconnect()
+        await conn.connect()  # type: ignore[no-untyped-call]
+        assert await conn.can_read_destructive() is False
+        server.stop()  # the server goes away: the stream ends
+        for _ in range(1000):
+            if await conn.can_read_destructive():
+                break
+            await asyncio.sleep(0.01)
+        else:
+            pytest.fail("a closed connection was never seen")
+        await client.aclose()
+
+    with ThrowawayRedis() as server:
+        asyncio.run(scenario(server))

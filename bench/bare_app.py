@@ -1,8 +1,8 @@
 """The floor the HTTP enqueue is measured against: a bare FastAPI route doing the same validation and one Redis SET.
 
-Same server (uvicorn with the service's own configuration), same request model and call_config rules, the
-service's own Redis client; no middleware, no dependencies, no queue semantics. Run as
-`python -m bench.bare_app PORT` with REDIS_URL set.
+Same server (uvicorn with the service's own configuration; FastAPI without its native OTel, as the service), same
+request model and call_config rules, the service's own Redis client; no middleware, no dependencies, no queue
+semantics. Run as `python -m bench.bare_app PORT` with REDIS_URL set.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
+from callqueue.api.app import NO_OTEL
 from callqueue.api.models import QueueCallRequest
 from callqueue.call_config import call_config_problems
 from callqueue.serving import uvicorn_config
@@ -34,7 +35,7 @@ def create_bare_app() -> FastAPI:
         yield
         await redis.aclose()
 
-    app = FastAPI(lifespan=lifespan)
+    app = FastAPI(lifespan=lifespan, telemetry=NO_OTEL)  # as the service: no per-request OTel lookups
 
     @app.get("/api/health")
     async def health() -> Response:

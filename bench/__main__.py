@@ -12,6 +12,7 @@ from bench.common import machine
 
 SECTIONS = (
     "bench.enqueue",
+    "bench.claim",
     "bench.memory",
     "bench.metrics_cost",
     "bench.pacing",

@@ -48,25 +48,49 @@ def wait_until_answers(url: str, proc: subprocess.Popen[bytes], timeout_s: float
 
 
 @contextmanager
-def serving_process(
+def serving(
     args: list[str], port: int, ready_path: str, env: dict[str, str] | None = None, *, quiet: bool = False
-) -> Iterator[str]:
-    """A child process serving HTTP on `port`; yields its base URL once `ready_path` answers; stopped on exit."""
+) -> Iterator[tuple[str, int]]:
+    """A child process serving HTTP on `port`; yields its base URL and pid once `ready_path` answers (a loaded
+    machine may take a while to start it); stopped on exit."""
     output = subprocess.DEVNULL if quiet else None
     proc = subprocess.Popen(args, env=env, stdout=output, stderr=output)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until_answers(f"{base}{ready_path}", proc)
-        yield base
+        wait_until_answers(f"{base}{ready_path}", proc, timeout_s=60)
+        yield base, proc.pid
     finally:
         proc.terminate()
         proc.wait(10)
 
 
 @contextmanager
-def service_process(env: dict[str, str]) -> Iterator[str]:
-    """`python -m callqueue` (one uvicorn worker) with `env` added; yields its base URL."""
+def serving_process(
+    args: list[str], port: int, ready_path: str, env: dict[str, str] | None = None, *, quiet: bool = False
+) -> Iterator[str]:
+    """`serving`, for a caller that needs only the base URL."""
+    with serving(args, port, ready_path, env, quiet=quiet) as (base, _):
+        yield base
+
+
+@contextmanager
+def service_serving(env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    """`python -m callqueue` (one uvicorn worker) with `env` added; yields its base URL and pid."""
     port = free_port()
     full_env = {**os.environ, "PORT": str(port), "LOG_LEVEL": "WARNING", **env}
-    with serving_process([sys.executable, "-m", "callqueue"], port, "/api/health", full_env) as base:
+    with serving([sys.executable, "-m", "callqueue"], port, "/api/health", full_env) as served:
+        yield served
+
+
+@contextmanager
+def service_process(env: dict[str, str]) -> Iterator[str]:
+    """`python -m callqueue` (one uvicorn worker) with `env` added; yields its base URL."""
+    with service_serving(env) as (base, _):
         yield base
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -1,88 +1,347 @@
-"""Enqueue throughput: over HTTP on one uvicorn worker, and the enqueue path alone beside arq's enqueue_job."""
+"""Enqueue, side by side with saq and arq on the same Redis, and over HTTP beside a bare FastAPI floor.
+
+Honest by construction: our side is built through the service's own Redis client factory with the service's real
+settings; saq's `Queue.enqueue` and arq's `enqueue_job` run on the same Redis with the same payload; rounds are
+interleaved (the order rotates each round) and repeated, and every figure is the median with its range. Beside the
+rates: what Redis spent per enqueue (INFO commandstats deltas), the commands and round trips it took, the keys it
+left, and the load generator's own CPU.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
+import resource
+import shutil
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import redis as sync_redis
 from arq.connections import ArqRedis
-from redis.asyncio import Redis
+from saq import Queue as SaqQueue
 
-from bench.common import redis_url, service_process
+from bench.common import cpu_seconds, redis_url, service_serving, serving
+from callqueue.settings import load_settings
 from callqueue.store.calls import CallStore
+from callqueue.store.connection import service_redis
+from local.redis_server import free_port
 
-BODY = json.dumps({"phone_number": "+14155550100", "campaign_id": "bench", "call_config": {"flow_name": "demo"}})
-HTTP_SECONDS = 10
-CONNECTIONS = 64
-DIRECT_JOBS = 20_000
-DIRECT_CONCURRENCY = 50
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+PHONE, CAMPAIGN, CONFIG = "+14155550100", "bench", {"flow_name": "demo"}
+BODY = json.dumps({"phone_number": PHONE, "campaign_id": CAMPAIGN, "call_config": CONFIG})
+MODES = (("sequential", 1, 1500), ("100 concurrent", 100, 4000))  # name, concurrency, enqueues per run
+HTTP_SECONDS = 4
+HTTP_CONNECTIONS = (16, 64)
+# Commands that are the benchmark's own (reading the stats, flushing between runs), not an enqueue's.
+HARNESS_COMMANDS = {"info", "flushdb", "dbsize", "script|load", "script", "ping", "client|setinfo", "hello", "select"}
+
+# What each side does per enqueue, read from its code (the measured commands and keys are printed beside it).
+WHAT = {
+    "ours": "1 round trip (EVALSHA): admission check, call hash + history list + queue/campaign indexes; no expiry "
+    "until the call is final",
+    "ours + Idempotency-Key": "as ours, plus the key's lookup and its own key",
+    "saq": "1 round trip (EVALSHA): job string + incomplete zset + queued list; no expiry; saq caps itself at 20 "
+    "concurrent ops (its default)",
+    "arq": "3 round trips, 6 top-level commands (WATCH, EXISTS, MULTI/PSETEX/ZADD/EXEC): job string with a PX "
+    "expiry + queue zset",
+}
 
 
-def http_enqueue() -> dict[str, Any]:
-    with service_process({"REDIS_URL": redis_url(), "REDIS_KEY_PREFIX": "bench-http", "DISPATCH_WORKERS": "0"}) as base:
-        host, port = base.removeprefix("http://").split(":")
-        args = [sys.executable, "-m", "bench.loadgen", host, port, "/api/calls/queue", BODY, str(CONNECTIONS)]
-        subprocess.run([*args, "2"], check=True, capture_output=True)  # warm-up
-        out = subprocess.run([*args, str(HTTP_SECONDS)], check=True, capture_output=True, text=True).stdout
-    result: dict[str, Any] = json.loads(out)
-    return result
+@dataclass
+class Sample:
+    rate: float  # enqueues per second
+    redis_us: float  # Redis-side µs per enqueue
+    commands: float  # Redis commands per enqueue (inside scripts included)
+    round_trips: float  # top-level commands per enqueue (EVALSHA, or each command of a pipeline)
+    keys: float  # keys left per enqueue
+    client_us: float  # the load generator's CPU µs per enqueue
 
 
-async def _timed(concurrency: int, jobs: int, one: Any) -> float:
-    queue = iter(range(jobs))
+@dataclass
+class Series:
+    samples: list[Sample] = field(default_factory=list)
+
+    def pick(self, name: str) -> list[float]:
+        return [getattr(s, name) for s in self.samples]
+
+
+def _stats(values: list[float], digits: int = 0) -> str:
+    med = statistics.median(values)
+    fmt = f"{{:,.{digits}f}}"
+    return f"{fmt.format(med)} ({fmt.format(min(values))}–{fmt.format(max(values))})"
+
+
+def _commandstats(client: sync_redis.Redis) -> dict[str, tuple[int, float]]:
+    info: dict[str, Any] = client.info("commandstats")  # type: ignore[assignment]
+    return {
+        name.removeprefix("cmdstat_"): (int(v["calls"]), float(v["usec"]))
+        for name, v in info.items()
+        if name.removeprefix("cmdstat_") not in HARNESS_COMMANDS
+    }
+
+
+def _delta(before: dict[str, tuple[int, float]], after: dict[str, tuple[int, float]]) -> dict[str, tuple[int, float]]:
+    out = {}
+    for name, (calls, usec) in after.items():
+        c0, u0 = before.get(name, (0, 0.0))
+        if calls - c0:
+            out[name] = (calls - c0, usec - u0)
+    return out
+
+
+async def _run(concurrency: int, jobs: int, one: Callable[[], Awaitable[Any]]) -> tuple[float, float]:
+    """Run `jobs` enqueues from `concurrency` tasks; returns (wall seconds, this process's CPU seconds)."""
+    left = iter(range(jobs))
 
     async def worker() -> None:
-        for n in queue:
-            await one(n)
+        for _ in left:
+            await one()
 
-    started = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return jobs / (time.perf_counter() - started)
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
-async def direct_enqueue() -> dict[str, float]:
+async def _measure(stats: sync_redis.Redis, concurrency: int, jobs: int, one: Callable[[], Awaitable[Any]]) -> Sample:
+    stats.flushdb()
+    await _run(concurrency, 50, one)  # the pool's connections and the scripts are loaded before the clock starts
+    stats.flushdb()
+    before = _commandstats(stats)
+    wall, cpu = await _run(concurrency, jobs, one)
+    delta = _delta(before, _commandstats(stats))
+    keys = int(stats.dbsize())  # type: ignore[arg-type]
+    scripted = {n: v for n, v in delta.items() if n in ("evalsha", "eval")}
+    if scripted:  # a script's time includes the commands it calls: count it once
+        redis_us = sum(u for _, u in scripted.values())
+        round_trips = sum(c for c, _ in scripted.values())
+        commands = sum(c for n, (c, _) in delta.items() if n not in scripted)
+    else:
+        redis_us = sum(u for _, u in delta.values())
+        round_trips = commands = sum(c for c, _ in delta.values())
+    return Sample(jobs / wall, redis_us / jobs, commands / jobs, round_trips / jobs, keys / jobs, cpu / jobs * 1e6)
+
+
+async def core_enqueue() -> dict[str, dict[str, Series]]:
     url = redis_url()
-    ours = Redis.from_url(url, decode_responses=True, max_connections=DIRECT_CONCURRENCY)
-    store = CallStore(ours, "bench-direct")
-    arq = ArqRedis.from_url(url, max_connections=DIRECT_CONCURRENCY)
-    config = {"flow_name": "demo"}
+    settings = load_settings({**os.environ, "REDIS_URL": url})
+    ours = service_redis(settings)
+    store = CallStore(ours, "bench-ours")
+    saq = SaqQueue.from_url(url, name="bench-saq")
+    arq = ArqRedis.from_url(url)
+    stats = sync_redis.Redis.from_url(url)
+    counter = iter(range(10**12))
 
-    async def enqueue_ours(n: int) -> None:
-        await store.enqueue("+14155550100", "bench", config)
+    async def enqueue_ours() -> None:
+        await store.enqueue(
+            PHONE, CAMPAIGN, CONFIG, max_queued=settings.max_queued_calls, retention_s=settings.call_retention
+        )
 
-    async def enqueue_arq(n: int) -> None:
-        await arq.enqueue_job("place_call", "+14155550100", "bench", config, _queue_name="bench-arq")
+    async def enqueue_ours_key() -> None:
+        await store.enqueue(
+            PHONE,
+            CAMPAIGN,
+            CONFIG,
+            f"bench-{next(counter)}",
+            max_queued=settings.max_queued_calls,
+            retention_s=settings.call_retention,
+        )
 
-    for fn in (enqueue_ours, enqueue_arq):  # warm-up both
-        await _timed(DIRECT_CONCURRENCY, 1000, fn)
-    ours_rate = await _timed(DIRECT_CONCURRENCY, DIRECT_JOBS, enqueue_ours)
-    arq_rate = await _timed(DIRECT_CONCURRENCY, DIRECT_JOBS, enqueue_arq)
+    async def enqueue_saq() -> None:
+        await saq.enqueue("place_call", phone_number=PHONE, campaign_id=CAMPAIGN, call_config=CONFIG)
+
+    async def enqueue_arq() -> None:
+        await arq.enqueue_job("place_call", PHONE, CAMPAIGN, CONFIG, _queue_name="bench-arq")
+
+    sides: dict[str, Callable[[], Awaitable[Any]]] = {
+        "ours": enqueue_ours,
+        "ours + Idempotency-Key": enqueue_ours_key,
+        "saq": enqueue_saq,
+        "arq": enqueue_arq,
+    }
+    results: dict[str, dict[str, Series]] = {m: {s: Series() for s in sides} for m, _, _ in MODES}
+    names = list(sides)
+    for r in range(ROUNDS):
+        order = names[r % len(names) :] + names[: r % len(names)]  # rotate: no side always runs first
+        for mode, concurrency, jobs in MODES:
+            for side in order:
+                results[mode][side].samples.append(await _measure(stats, concurrency, jobs, sides[side]))
+        print(f"[bench] enqueue core round {r + 1}/{ROUNDS}", file=sys.stderr, flush=True)
+    stats.flushdb()
+    stats.close()
     await ours.aclose()
+    await saq.disconnect()
     await arq.aclose()
-    return {"ours": round(ours_rate), "arq": round(arq_rate), "ratio": round(ours_rate / arq_rate, 2)}
+    return results
+
+
+def _ratio(a: Series, b: Series) -> str:
+    """Per-round ratios (the two ran in the same round, next to each other): median and range."""
+    return _stats([x.rate / y.rate for x, y in zip(a.samples, b.samples, strict=True)], 2)
+
+
+def core_section(results: dict[str, dict[str, Series]]) -> list[str]:
+    lines = [
+        "### Core enqueue (the store call alone, no HTTP)",
+        "",
+        f"{ROUNDS} interleaved rounds (the order rotates each round); each run flushes Redis first and warms up. "
+        "Ours through `service_redis` (the service's client and its settings); saq 0.26 `Queue.enqueue` and arq "
+        "0.28 `enqueue_job` with their default clients; the same phone number, campaign and call_config. "
+        "Median (min–max).",
+        "",
+        "| mode | side | enqueues/s | Redis µs/enqueue | commands/enqueue | top-level commands | keys left/enqueue "
+        "| load generator CPU µs/enqueue |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for mode, series in results.items():
+        for side, s in series.items():
+            lines.append(
+                f"| {mode} | {side} | {_stats(s.pick('rate'))} | {_stats(s.pick('redis_us'), 1)} "
+                f"| {_stats(s.pick('commands'), 1)} | {_stats(s.pick('round_trips'), 1)} "
+                f"| {_stats(s.pick('keys'), 2)} | {_stats(s.pick('client_us'))} |"
+            )
+    lines += ["", "Ratios, per round (median, min–max):", ""]
+    for mode, by_side in results.items():
+        lines.append(
+            f"- {mode}: ours/saq **{_ratio(by_side['ours'], by_side['saq'])}**, with an Idempotency-Key "
+            f"**{_ratio(by_side['ours + Idempotency-Key'], by_side['saq'])}**; "
+            f"ours/arq {_ratio(by_side['ours'], by_side['arq'])}"
+        )
+    lines += ["", "What each side does per enqueue:", ""]
+    lines += [f"- {side}: {what}" for side, what in WHAT.items()]
+    return [*lines, ""]
+
+
+# --- HTTP ----------------------------------------------------------------------------------------------------------
+
+WRK_SCRIPT = """wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = [[{body}]]
+"""
+
+
+@dataclass
+class WrkRun:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+    wrk_cpu: float  # wrk's CPU, in cores
+    server_us: float = 0.0  # the server process's CPU µs per request
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(url: str, connections: int, seconds: float, script: str, server_pid: int) -> WrkRun:
+    """wrk (one thread, a second process) against `url`; its CPU from the children's rusage, the server's from
+    /proc (CPU per request holds up on a loaded machine better than requests per second)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_before = cpu_seconds(server_pid)
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script, url],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_cpu = cpu_seconds(server_pid) - server_before
+    cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) / seconds
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"\n\s+50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"\n\s+99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors:.*", out)
+    if errors:
+        raise RuntimeError(f"wrk saw socket errors against {url}: {errors.group(0)}")
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return WrkRun(rps, p50, p99, int(bad.group(1)) if bad else 0, cpu, server_cpu / requests * 1e6)
+
+
+@contextmanager
+def bare_serving(env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    port = free_port()
+    args = [sys.executable, "-m", "bench.bare_app", str(port)]
+    with serving(args, port, "/api/health", {**os.environ, "LOG_LEVEL": "WARNING", **env}) as served:
+        yield served
+
+
+def http_enqueue() -> dict[int, dict[str, list[WrkRun]]]:
+    if shutil.which("wrk") is None:
+        raise SystemExit("the HTTP enqueue benchmark needs wrk on PATH: install Debian's wrk (apt-get install wrk)")
+    env = {"REDIS_URL": redis_url(), "DISPATCH_WORKERS": "0", "MAX_QUEUED_CALLS": "10000000"}
+    results: dict[int, dict[str, list[WrkRun]]] = {c: {"ours": [], "bare": []} for c in HTTP_CONNECTIONS}
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp, "post.lua")
+        script.write_text(WRK_SCRIPT.format(body=BODY))
+        with service_serving({**env, "REDIS_KEY_PREFIX": "bench-http"}) as ours, bare_serving(env) as bare:
+            servers = {"ours": (f"{ours[0]}/api/calls/queue", ours[1]), "bare": (f"{bare[0]}/api/calls/queue", bare[1])}
+            for url, pid in servers.values():  # warm-up
+                wrk(url, 16, 2, str(script), pid)
+            for r in range(ROUNDS):
+                for c in HTTP_CONNECTIONS:
+                    for side in ("ours", "bare") if r % 2 == 0 else ("bare", "ours"):
+                        url, pid = servers[side]
+                        results[c][side].append(wrk(url, c, HTTP_SECONDS, str(script), pid))
+                print(f"[bench] enqueue HTTP round {r + 1}/{ROUNDS}", file=sys.stderr, flush=True)
+    return results
+
+
+def http_section(results: dict[int, dict[str, list[WrkRun]]]) -> list[str]:
+    lines = [
+        "### HTTP enqueue (`POST /api/calls/queue`, one uvicorn worker)",
+        "",
+        f"wrk 4.1 (one thread, its own process), {HTTP_SECONDS} s per run, {ROUNDS} interleaved rounds. "
+        "Floor: bench/bare_app.py, a bare FastAPI route on the same server configuration doing the same "
+        "validation (request model, call_config rules) and one Redis SET through the service's client. "
+        "Median (min–max).",
+        "",
+        "| connections | side | requests/s | p50 ms | p99 ms | non-2xx | server CPU µs/request | wrk CPU (cores) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for c, sides in results.items():
+        for side, runs in sides.items():
+            lines.append(
+                f"| {c} | {side} | {_stats([x.rps for x in runs])} | {_stats([x.p50_ms for x in runs], 2)} "
+                f"| {_stats([x.p99_ms for x in runs], 2)} | {sum(x.non_2xx for x in runs)} "
+                f"| {_stats([x.server_us for x in runs])} | {_stats([x.wrk_cpu for x in runs], 2)} |"
+            )
+    lines.append("")
+    for c, sides in results.items():
+        pairs = list(zip(sides["ours"], sides["bare"], strict=True))
+        ratios = [o.rps / b.rps for o, b in pairs]
+        cpu = [b.server_us / o.server_us for o, b in pairs]
+        lines.append(
+            f"- c{c}: ours/bare floor **{_stats(ratios, 2)}** in requests/s, {_stats(cpu, 2)} in server CPU per "
+            "request (floor's CPU / ours; per round)"
+        )
+    return [*lines, ""]
 
 
 def run() -> str:
-    client = sync_redis.Redis.from_url(redis_url())
-    client.flushdb()
+    sync_redis.Redis.from_url(redis_url()).flushdb()
+    core = asyncio.run(core_enqueue())
     http = http_enqueue()
-    direct = asyncio.run(direct_enqueue())
-    client.flushdb()
-    return "\n".join(
-        [
-            "## Enqueue",
-            "",
-            f"- HTTP `POST /api/calls/queue`, one uvicorn worker, {CONNECTIONS} keep-alive connections, "
-            f"{HTTP_SECONDS} s: "
-            f"**{http['per_second']} accepted calls/s** (target ≥ 2,000), p50 {http['p50_ms']} ms, "
-            f"p99 {http['p99_ms']} ms, HTTP statuses {http['statuses']}",
-            f"- Enqueue path alone ({DIRECT_JOBS} jobs, {DIRECT_CONCURRENCY} concurrent, same Redis): "
-            f"ours {direct['ours']}/s, arq `enqueue_job` {direct['arq']}/s, **ratio {direct['ratio']}** (target ≥ 1.0)",
-            "",
-        ]
-    )
+    sync_redis.Redis.from_url(redis_url()).flushdb()
+    return "\n".join(["## Enqueue", "", *core_section(core), *http_section(http)])
+
+
+if __name__ == "__main__":
+    which = sys.argv[1:] or ["core", "http"]
+    out: list[str] = []
+    if "core" in which:
+        out += core_section(asyncio.run(core_enqueue()))
+    if "http" in which:
+        out += http_section(http_enqueue())
+    print("\n".join(out))

@@ -13,7 +13,9 @@ import httpx
 import redis as sync_redis
 
 from bench.common import redis_url, service_process
-from bench.enqueue import BODY, CONNECTIONS
+from bench.enqueue import BODY
+
+CONNECTIONS = 64
 
 PAIRS = 3
 SECONDS = 8

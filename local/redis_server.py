@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -95,12 +96,22 @@ class ThrowawayRedis:
 
     def stop(self) -> None:
         if self._proc and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGCONT)  # a paused server would not act on the SIGTERM
             self._proc.terminate()
             try:
                 self._proc.wait(5)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
         self._dir.cleanup()
+
+    def pause(self) -> None:
+        """SIGSTOP: the server keeps its connections open and answers nothing (a hung Redis), until resume()."""
+        assert self._proc is not None, "start() first"
+        self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._proc is not None, "start() first"
+        self._proc.send_signal(signal.SIGCONT)
 
     def __enter__(self) -> ThrowawayRedis:
         return self.start()

@@ -43,7 +43,7 @@ from callqueue.operator.history import HistorySampler
 from callqueue.settings import Settings
 from callqueue.store.availability import is_unavailable, unavailable_reason
 from callqueue.store.calls import CallStore
-from callqueue.store.connection import redis_client
+from callqueue.store.connection import service_redis
 from callqueue.store.policy_guard import PolicyGuard, RedisPolicyError
 from callqueue.tracing import bind_call
 from callqueue.tracking.agent_stream import AgentEventConsumer
@@ -82,13 +82,7 @@ class Runtime:
 
     @classmethod
     def create(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
-        redis = redis_client(
-            settings,
-            decode_responses=True,
-            socket_timeout=5,
-            socket_connect_timeout=3,
-            health_check_interval=30,
-        )
+        redis = service_redis(settings)
         metrics = ProcessMetrics(enabled=settings.metrics_enabled)
         http = outbound_client(settings, metrics)
         identity_url = metadata_base_url(settings.gce_metadata_host) + IDENTITY_PATH

@@ -102,16 +102,22 @@ def call_fingerprint(phone_number: str, campaign_id: str, call_config: dict[str,
 
     A digest, so the record does not hold a second copy of call_config (records written before kept it in full:
     `same_call` accepts both)."""
-    return hashlib.sha256(_fingerprint_text(phone_number, campaign_id, call_config).encode()).hexdigest()
+    return _digest(_fingerprint_text(phone_number, campaign_id, call_config))
 
 
-def _fingerprint_text(phone_number: str, campaign_id: str, call_config: dict[str, Any]) -> str:
-    return f"{phone_number}|{campaign_id}|{json.dumps(call_config, separators=(',', ':'), sort_keys=True)}"
+def _fingerprint_text(phone_number: str, campaign_id: str, call_config: dict[str, Any], config_json: str = "") -> str:
+    """`config_json`: the call_config already serialized this way (enqueue has it), else it is made here."""
+    config_json = config_json or json.dumps(call_config, separators=(",", ":"), sort_keys=True)
+    return f"{phone_number}|{campaign_id}|{config_json}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def same_call(stored: str, phone_number: str, campaign_id: str, call_config: dict[str, Any]) -> bool:
     text = _fingerprint_text(phone_number, campaign_id, call_config)
-    return stored in (hashlib.sha256(text.encode()).hexdigest(), text)
+    return stored in (_digest(text), text)
 
 
 def _fence(token: int | None) -> str:
@@ -209,7 +215,7 @@ class CallStore:
         (CALL_RETENTION); `campaign_retention_s`: its campaign's (CAMPAIGN_RETENTION)."""
         # allow_nan=False: a value the agent could not be sent as JSON must never be accepted (the API checks first).
         config_json = json.dumps(call_config, separators=(",", ":"), sort_keys=True, allow_nan=False)
-        fingerprint = call_fingerprint(phone_number, campaign_id, call_config)
+        fingerprint = _digest(_fingerprint_text(phone_number, campaign_id, call_config, config_json))
         options: dict[str, Any] = {}
         if fields:
             # Its own earliest time or time zone needs the planner; its own retry policy alone does not.
@@ -227,7 +233,7 @@ class CallStore:
             config_json,
             max_queued if max_queued is not None else _default("MAX_QUEUED_CALLS"),
             traceparent or "",
-            json.dumps(options),
+            json.dumps(options) if options else "{}",
         )
         if result[0] == "full":
             raise QueueFull(int(result[1]))

@@ -347,9 +347,13 @@ end
 # zone: then `scheduled`, for the planner (campaigns/planner.py). A canceled campaign takes no new calls. The id
 # goes on the `recent` list (the operator page's latest calls), trimmed to RECENT_CALLS_KEPT: the list holds bare
 # ids, so it keeps no call alive, and its reader skips an id whose call has expired.
-ENQUEUE = (
-    _PRELUDE
-    + f"""
+# The hot path, so it stands alone: no _PRELUDE (building its tables and functions on every call cost more than
+# the writes), and every command does something for a new call: `record` and `queue_ready` are inlined as they act
+# on a call that has just been created (attempt 1, counted, not in flight), one HSET writes the whole record, the
+# campaign's `created_at`/`retention_s` are written only when they change, and `recent` is trimmed only when it grew
+# past RECENT_CALLS_KEPT. The writes are the ones record/queue_ready/schedule/campaign_join make.
+ENQUEUE = f"""
+local p = ARGV[1]
 local id = ARGV[2]
 local idem = ARGV[3]
 if idem ~= '' then
@@ -358,36 +362,79 @@ if idem ~= '' then
 end
 local cid = ARGV[7]
 local camp = p .. ':campaign:' .. cid
-local c = redis.call('HMGET', camp, 'state', 'hours', 'wver')
+local c = redis.call('HMGET', camp, 'state', 'hours', 'wver', 'created_at', 'retention_s')
 if c[1] == 'canceled' then return {{'campaign_canceled'}} end
-local held = waiting()
+local held = redis.call('ZCARD', p .. ':queued') + redis.call('ZCARD', p .. ':scheduled')
 if held >= tonumber(ARGV[9]) then return {{'full', tostring(held)}} end
-local opts = cjson.decode(ARGV[11] or '{{}}')
+local opts = ARGV[11] == '{{}}' and {{}} or cjson.decode(ARGV[11])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local seq = redis.call('INCR', p .. ':seq')
 local ck = p .. ':call:' .. id
-redis.call('HSET', ck, 'call_id', id, 'phone_number', ARGV[6], 'campaign_id', cid, 'call_config', ARGV[8],
-  'created_at', now, 'seq', seq, 'attempts', 0, 'fingerprint', ARGV[4], 'retention_s', ARGV[5], 'wver', c[3] or '0')
-for k, v in pairs(opts.fields or {{}}) do redis.call('HSET', ck, k, tostring(v)) end
-if idem ~= '' then
-  redis.call('HSET', ck, 'idempotency_key', idem)
-  redis.call('SET', p .. ':idem:' .. idem, id)
+local planned = c[2] == '1' or opts.plan
+local status = planned and 'scheduled' or 'queued'
+local rec = {{'call_id', id, 'phone_number', ARGV[6], 'campaign_id', cid, 'call_config', ARGV[8], 'created_at', now,
+  'seq', seq, 'attempts', 0, 'fingerprint', ARGV[4], 'retention_s', ARGV[5], 'wver', c[3] or '0'}}
+for k, v in pairs(opts.fields or {{}}) do
+  rec[#rec + 1] = k
+  rec[#rec + 1] = tostring(v)
 end
-if ARGV[10] ~= '' then redis.call('HSET', ck, 'traceparent', ARGV[10]) end
-redis.call('LPUSH', p .. ':recent', id)
-redis.call('LTRIM', p .. ':recent', 0, {RECENT_CALLS_KEPT - 1})
-campaign_join(cid, camp, opts.campaign_retention)
+if idem ~= '' then
+  rec[#rec + 1] = 'idempotency_key'
+  rec[#rec + 1] = idem
+end
+if ARGV[10] ~= '' then
+  rec[#rec + 1] = 'traceparent'
+  rec[#rec + 1] = ARGV[10]
+end
+if planned then
+  rec[#rec + 1] = 'waiting_for'
+  rec[#rec + 1] = 'planning'
+end
+rec[#rec + 1] = 'status'
+rec[#rec + 1] = status
+rec[#rec + 1] = 'updated_at'
+rec[#rec + 1] = now
+redis.call('HSET', ck, unpack(rec))
+if idem ~= '' then redis.call('SET', p .. ':idem:' .. idem, id) end
+if redis.call('LPUSH', p .. ':recent', id) > {RECENT_CALLS_KEPT} then
+  redis.call('LTRIM', p .. ':recent', 0, {RECENT_CALLS_KEPT - 1})
+end
+-- The campaign (campaign_join): seen now, created once, its retention as given, none of its keys expiring.
+redis.call('ZADD', p .. ':campaigns', now, cid)
+local camp_fields = {{}}
+if not c[4] then camp_fields = {{'created_at', now}} end
+local retention = opts.campaign_retention
+if retention and retention ~= '' and tostring(retention) ~= c[5] then
+  camp_fields[#camp_fields + 1] = 'retention_s'
+  camp_fields[#camp_fields + 1] = retention
+end
+if #camp_fields > 0 then redis.call('HSET', camp, unpack(camp_fields)) end
+redis.call('PERSIST', camp)
+redis.call('PERSIST', camp .. ':recent')
+redis.call('PERSIST', camp .. ':pace')
 redis.call('HINCRBY', camp, 'total', 1)
-if c[2] == '1' or opts.plan then
-  redis.call('HSET', ck, 'waiting_for', 'planning')
-  record(id, nil, 'scheduled', 'api', '{{}}')
-  schedule(id, camp, tonumber(opts.due or 0))
+-- Its first status (record): history, the queue's and the campaign's counts.
+redis.call('RPUSH', ck .. ':history', '{{"at":' .. string.format('%d', now) .. ',"status":"' .. status
+  .. '","source":"api","detail":{{}}}}')
+redis.call('HINCRBY', p .. ':counts', status, 1)
+redis.call('HINCRBY', camp, 'n:' .. status, 1)
+if planned then
+  -- schedule: the planner sets when it is due.
+  local due = tonumber(opts.due or 0)
+  redis.call('ZADD', p .. ':scheduled', due, id)
+  redis.call('ZADD', camp .. ':scheduled', due, id)
   return {{'created', id, 'scheduled'}}
 end
-record(id, nil, 'queued', 'api', '{{}}')
-queue_ready(id, cid, camp, seq)
+-- queue_ready: in acceptance order, and the campaign joins the rotation unless paused or canceled (ready_join).
+redis.call('ZADD', p .. ':queued', seq, id)
+redis.call('ZADD', camp .. ':queued', seq, id)
+if c[1] ~= 'paused' then
+  local vtime = tonumber(redis.call('GET', p .. ':campaigns:vtime') or '0')
+  redis.call('ZADD', p .. ':campaigns:ready', 'NX', vtime, cid)
+end
 return {{'created', id, 'queued'}}
 """
-)
 
 # Which call is dialled next, across campaigns (docs/campaigns.md, "Fair sharing"): weighted round robin by
 # stride scheduling. Each campaign with ready calls has a pass (score in campaigns:ready); the lowest pass that may

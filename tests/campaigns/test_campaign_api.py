@@ -124,6 +124,18 @@ def test_item_keys_make_a_repeated_request_return_the_first_calls(api: httpx.Cli
     assert api.get("/api/campaigns/idem").json()["calls"]["total"] == 3
 
 
+def test_a_key_repeated_within_one_request_is_one_call(api: httpx.Client) -> None:
+    number = new_number()
+    calls = [{"phone_number": number, "key": "k"}, {"phone_number": number, "key": "k"}]
+    calls.append({"phone_number": new_number(), "key": "k"})  # the same key for another number
+    answer = bulk(api, "repeat", calls).json()
+    assert (answer["accepted"], answer["replayed"], answer["rejected"]) == (1, 1, 1)
+    first, second, third = answer["items"]
+    assert second["call_id"] == first["call_id"] and second["replayed"]
+    assert "already used for a different call" in third["errors"][0]["rule"]
+    assert api.get("/api/campaigns/repeat").json()["calls"]["total"] == 1
+
+
 def test_bulk_request_errors_say_what_to_send(api: httpx.Client) -> None:
     url = "/api/campaigns/errs/calls"
     assert api.post(url, content=b"not json", headers={"content-type": "application/json"}).status_code == 400

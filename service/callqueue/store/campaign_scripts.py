@@ -43,11 +43,12 @@ local FIRST = 11
 local seq = tonumber(ARGV[7])
 local held = waiting()
 local room = math.max(0, tonumber(ARGV[9]) - held)
+local ipre, cpre = p .. ':idem-item:' .. cid .. '/', p .. ':call:'
 if ARGV[10] == '1' then
   local new = 0
   for i = 0, n - 1 do
     local key = ARGV[FIRST + i * S + 1]
-    if key == '' or redis.call('EXISTS', p .. ':idem-item:' .. cid .. '/' .. key) == 0 then new = new + 1 end
+    if key == '' or redis.call('EXISTS', ipre .. key) == 0 then new = new + 1 end
   end
   if new > room then return {'full', tostring(held)} end
 end
@@ -60,11 +61,15 @@ local created = {}
 for i = 0, n - 1 do
   local b = FIRST + i * S
   local id, key = ARGV[b], ARGV[b + 1]
-  local ikey = p .. ':idem-item:' .. cid .. '/' .. key
   local existing = nil
-  if key ~= '' then existing = redis.call('GET', ikey) end
+  if key ~= '' then
+    -- One command for the usual case, a new key: SETNX claims it (the key lives as long as its call: no expiry now,
+    -- expire_call when the call is final). Without room nothing may be written, so the key is only read.
+    local ikey = ipre .. key
+    if room <= 0 or redis.call('SETNX', ikey, id) == 0 then existing = redis.call('GET', ikey) end
+  end
   if existing then
-    local fp = redis.call('HGET', p .. ':call:' .. existing, 'fingerprint')
+    local fp = redis.call('HGET', cpre .. existing, 'fingerprint')
     if fp and fp ~= ARGV[b + 2] then
       out[#out + 1] = 'conflict:' .. existing
     else
@@ -74,9 +79,7 @@ for i = 0, n - 1 do
     out[#out + 1] = 'full:' .. (held + #created)
   else
     room = room - 1
-    -- The item key lives as long as its call: no expiry now, expire_call when the call is final.
-    if key ~= '' then redis.call('SET', ikey, id) end
-    local ck = p .. ':call:' .. id
+    local ck = cpre .. id
     local status = replan and 'scheduled' or ARGV[b + 5]
     local f = {'call_id', id, 'phone_number', ARGV[b + 3], 'campaign_id', cid, 'call_config', ARGV[b + 4],
       'created_at', now, 'seq', seq + i, 'status', status, 'wver', ARGV[5], 'retention_s', ARGV[3]}
@@ -124,9 +127,9 @@ if ns > 0 then
   redis.call('HINCRBY', camp, 'n:scheduled', ns)
 end
 redis.call('HINCRBY', camp, 'total', nq + ns)
-for j = math.max(1, #created - RECENT + 1), #created do redis.call('LPUSH', p .. ':recent', created[j]) end
-if #created > 0 then redis.call('LTRIM', p .. ':recent', 0, RECENT - 1) end
 if #created > 0 then
+  redis.call('LPUSH', p .. ':recent', unpack(created, math.max(1, #created - RECENT + 1), #created))
+  redis.call('LTRIM', p .. ':recent', 0, RECENT - 1)
   campaign_join(cid, camp, ARGV[4])
   if nq > 0 then ready_join(cid, camp) end
 end

@@ -18,7 +18,7 @@ import pytest
 
 from callqueue.api.app import create_app
 from callqueue.settings import load_settings
-from local.simulators.agent import create_agent_app
+from local.simulators.agent import AGENT_MODES, AgentMode, create_agent_app
 from local.simulators.backend import create_backend_app
 from local.simulators.plivo import create_plivo_app
 from local.simulators.server import running
@@ -33,17 +33,17 @@ def new_number() -> str:
     return f"+1415555{next(_numbers):04d}"
 
 
-@pytest.fixture(params=["conformant", "stock"])
-def agent_mode(request: pytest.FixtureRequest) -> str:
-    mode: str = request.param
+@pytest.fixture(params=AGENT_MODES)
+def agent_mode(request: pytest.FixtureRequest) -> AgentMode:
+    mode: AgentMode = request.param
     return mode
 
 
 @pytest.fixture
-def proof_sims(agent_mode: str) -> Iterator[Sims]:
+def proof_sims(agent_mode: AgentMode) -> Iterator[Sims]:
     with ExitStack() as stack:
         plivo = stack.enter_context(running(create_plivo_app(AUTH_ID, AUTH_TOKEN, cps=50, time_scale=0.2)))
-        agent_app = create_agent_app(plivo, AUTH_ID, AUTH_TOKEN, mode=agent_mode, plivo_timeout=AGENT_PLIVO_TIMEOUT_S)  # type: ignore[arg-type]
+        agent_app = create_agent_app(plivo, AUTH_ID, AUTH_TOKEN, mode=agent_mode, plivo_timeout=AGENT_PLIVO_TIMEOUT_S)
         agent = stack.enter_context(running(agent_app))
         backend = stack.enter_context(running(create_backend_app()))
         yield Sims(plivo, agent, backend)
@@ -158,7 +158,7 @@ def test_without_proof_the_call_waits_then_becomes_unknown_and_is_never_redialle
 
         def unknown() -> bool:
             holder.update(client.get(f"/api/calls/{call_id}").json())
-            return holder["status"] == "unknown"
+            return bool(holder["status"] == "unknown")
 
         wait_for(unknown, 60, "the call to become unknown")
     assert "DIAL_PROOF_TIMEOUT" in holder["reason"] and "not re-dialled" in holder["reason"], holder["reason"]

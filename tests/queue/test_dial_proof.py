@@ -165,3 +165,32 @@ def test_without_proof_the_call_waits_then_becomes_unknown_and_is_never_redialle
     assert "Plivo search failed" in holder["reason"], holder["reason"]
     starts = [s for s in proof_sims.starts() if s["call_id"] == call_id]
     assert len(starts) == 1, "a start whose outcome is unknown is never sent again without proof"
+
+
+def test_calls_reach_their_real_outcome_from_plivo_alone_and_health_names_the_agent_kind(
+    queue_service: httpx.Client, proof_sims: Sims, agent_mode: str
+) -> None:
+    """No fault: the agent answers promptly. With the stock agent no callback can come (it passes none to Plivo)."""
+    outcomes = {new_number(): "completed", new_number(): "busy", new_number(): "no_answer"}
+    for number, outcome in outcomes.items():
+        script(proof_sims, number, outcome=outcome)
+    ids = {
+        queue_service.post(
+            "/api/calls/queue", json={"phone_number": n, "campaign_id": "proof", "call_config": {"flow_name": "p"}}
+        ).json()["call_id"]: n
+        for n in outcomes
+    }
+    for call_id, number in ids.items():
+        record = settle(queue_service, call_id)
+        [dial] = plivo_calls_to(proof_sims, number)
+        assert record["status"] == outcomes[number], record["history"]
+        assert not [h for h in record["history"] if h["source"].startswith("plivo-callback")], record["history"]
+        assert record["history"][-1]["source"].startswith("plivo-api"), "the outcome comes from Plivo polling"
+        if agent_mode == "stock":
+            assert set(dial["urls"]) == {"answer"}, "the stock agent passes no callback URL to Plivo"
+    agent = queue_service.get("/api/health").json()["agent"]
+    if agent_mode == "stock":
+        assert agent["kind"] == "stock" and agent["callbacks"].startswith("not configured")
+        assert "ring_url" in agent["how_to_add_callbacks"] and "DIAL_PROOF_SETTLE" in agent["retries"]
+    else:
+        assert agent["kind"] == "status_contract" and "how_to_add_callbacks" not in agent

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import httpx
 
-from callqueue.clients.auth import IdTokens
+from callqueue.clients.auth import HeaderSource
 from callqueue.ids import ATTEMPT_ID_RULE, is_attempt_id, shown
 
 START_PATH = "/start"
@@ -79,7 +79,7 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 class AgentClient:
-    def __init__(self, base_url: str, http: httpx.AsyncClient, tokens: IdTokens, timeout_s: float) -> None:
+    def __init__(self, base_url: str, http: httpx.AsyncClient, tokens: HeaderSource, timeout_s: float) -> None:
         self.base_url = base_url.rstrip("/")
         self._http = http
         self._tokens = tokens

@@ -327,6 +327,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--mode", choices=AGENT_MODES, default="conformant", help="conformant (default) or stock")
     parser.add_argument("--answer-delay", type=float, default=0.0, help="seconds between dialling and answering")
+    parser.add_argument("--plivo-timeout", type=float, default=5.0, help="seconds before giving up on a create-call")
     parser.add_argument("--caller", action="append", default=None, help="service account allowed to call (repeat)")
     args = parser.parse_args(argv)
     policy = CallerPolicy(callers=frozenset(args.caller)) if args.caller else CallerPolicy()
@@ -334,6 +335,7 @@ def main(argv: list[str] | None = None) -> None:
         args.plivo_url, args.auth_id, args.auth_token, from_number=args.from_number,
         public_url=args.public_url, redis_url=args.redis_url, key_prefix=args.key_prefix,
         caller_policy=policy if args.require_id_token else None, mode=args.mode, answer_delay=args.answer_delay,
+        plivo_timeout=args.plivo_timeout,
     )  # fmt: skip
     serve_forever(app, args.host, args.port)
 

@@ -22,6 +22,7 @@ import httpx
 from callqueue.clients.agent import AgentClient, AgentProtocolError, StatusAnswer
 from callqueue.clients.plivo import PlivoClient, PlivoError, PlivoRateLimited
 from callqueue.dispatch.dial_search import DialSearch, search_dial
+from callqueue.dispatch.live_sweep import LiveSweep
 from callqueue.dispatch.worker import dispatch_lease_ms
 from callqueue.settings import Settings
 from callqueue.states import CallStatus
@@ -42,9 +43,16 @@ class DispatchReconciler:
         self.agent = agent
         self.settings = settings
         self.plivo = plivo
+        self.sweep = LiveSweep(store, plivo, settings.timing.status_check_interval) if plivo else None
 
     async def run_once(self) -> int:
-        """Reconcile every dispatch whose lease ran out; returns how many were looked at."""
+        """Reconcile every dispatch whose lease ran out; returns how many were looked at. Also, at most once per
+        STATUS_CHECK_INTERVAL across instances, learn the call uuids of live calls placed without callbacks."""
+        if self.sweep is not None:
+            try:
+                await self.sweep.run_once()
+            except Exception:
+                log.exception("live sweep failed; the next pass tries again")
         ids = await self.store.expired_dispatches(dispatch_lease_ms(self.settings))
         for call_id in ids:
             try:

@@ -194,3 +194,28 @@ def test_calls_reach_their_real_outcome_from_plivo_alone_and_health_names_the_ag
         assert "ring_url" in agent["how_to_add_callbacks"] and "DIAL_PROOF_SETTLE" in agent["retries"]
     else:
         assert agent["kind"] == "status_contract" and "how_to_add_callbacks" not in agent
+
+
+def test_a_call_placed_without_callbacks_is_seen_ringing_and_talking_not_only_at_the_miss_deadline(
+    proof_env: dict[str, str], proof_sims: Sims, agent_mode: str
+) -> None:
+    """Only the request uuid is known and no callback comes: the live sweep learns the call uuid from Plivo's live
+    calls, so the call is tracked while it talks (AUTO_MISS_TIMEOUT is 300 s here: the old path would wait that)."""
+    number = new_number()
+    script(proof_sims, number, answer_after=2, talk_for=100)  # × time scale 0.2: 20 s of talk
+    env = {**proof_env, "AUTO_MISS_TIMEOUT": "300"}
+    with running(create_app(load_settings(env))) as base, httpx.Client(base_url=base, timeout=10) as client:
+        call_id = client.post(
+            "/api/calls/queue", json={"phone_number": number, "campaign_id": "proof", "call_config": {"flow_name": "p"}}
+        ).json()["call_id"]
+        holder: dict[str, Any] = {}
+
+        def talking() -> bool:
+            holder.update(client.get(f"/api/calls/{call_id}").json())
+            return bool(holder["status"] == "in_progress")
+
+        wait_for(talking, 60, "the call to be seen talking")
+        [dial] = plivo_calls_to(proof_sims, number)
+        assert holder["call_uuid"] == dial["call_uuid"]
+        record = settle(client, call_id)
+    assert record["status"] == "completed" and record["duration"] == 100

@@ -18,7 +18,8 @@ from callqueue.tracking.apply import apply_event
 from callqueue.tracking.events import BadEvent, from_live
 
 log = logging.getLogger("callqueue.reconcile")
-SEEN_TTL_MS = 3_600_000  # a live call looked at once is not looked at again for an hour
+SEEN_TTL_MS = 3_600_000  # a live call of ours looked at once is not looked at again for an hour
+UNOWNED_RELOOK_MS = 30_000  # one whose request uuid is not ours (yet: a dispatch being reconciled) is, after this
 MAX_LOOKUPS = 50  # new live calls looked up per sweep; the rest wait for the next sweep
 
 
@@ -57,9 +58,10 @@ class LiveSweep:
                 continue  # already tracked by its call uuid
             looked += 1
             live = await self.plivo.live_call(call_uuid)
-            await redis.zadd(self.seen_key, {call_uuid: now})
             request_uuid = str((live or {}).get("request_uuid") or "")
             owner = await self.store.call_id_for(request_uuid=request_uuid) if request_uuid else None
+            seen_at = now if live is None or owner is not None else now - SEEN_TTL_MS + UNOWNED_RELOOK_MS
+            await redis.zadd(self.seen_key, {call_uuid: seen_at})
             if live is None or owner is None:
                 continue
             try:

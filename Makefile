@@ -17,9 +17,9 @@ tools: ## install the pinned uv if it is missing
 sync: tools ## install every locked dependency group into .venv
 	$(UV) sync --locked --all-groups
 
-run: tools ## run the queue service locally on embedded defaults (starts Redis and the simulators if needed)
+run: tools ## run the queue service locally on embedded defaults (starts Redis and the simulators if needed; AGENT_MODE=stock: pipecat's stock agent)
 	$(UV) sync --locked --all-groups --quiet
-	$(UV) run --no-sync python -m local.stack
+	$(UV) run --no-sync python -m local.stack $(if $(AGENT_MODE),--agent-mode $(AGENT_MODE))
 
 demo: tools ## like run, but queue one test call, print its status changes until its outcome, and exit
 	$(UV) sync --locked --all-groups --quiet

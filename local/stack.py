@@ -4,7 +4,10 @@
 - no AGENT_SERVER_URL: the simulators of Plivo, the agent and the backend are started and wired in;
 - settings from the environment or a `.env` file otherwise, so the same command runs against real services.
 
-`--demo` queues one test call, prints each status change until its outcome, and exits.
+`--demo` queues one test call, prints each status change until its outcome, and exits. `--agent-mode stock` (or
+AGENT_SIM_MODE=stock; `make run AGENT_MODE=stock`) makes the simulated agent behave like pipecat's stock example
+(no status route, no callbacks, no Idempotency-Key); the mode can also be changed at run time: `POST
+{agent}/_sim/mode {"mode": "stock"}` (docs/simulators.md).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from callqueue.api.app import create_app
 from callqueue.logs import configure_logging
 from callqueue.settings import SettingsError, load_settings
 from local.redis_server import ThrowawayRedis, free_port
-from local.simulators.agent import create_agent_app
+from local.simulators.agent import AGENT_MODES, AgentMode, create_agent_app
 from local.simulators.backend import create_backend_app
 from local.simulators.plivo import create_plivo_app
 from local.simulators.server import running
@@ -38,7 +41,9 @@ DEMO_CALL = {"phone_number": "+14155550100", "campaign_id": "local-demo", "call_
 
 
 @contextlib.contextmanager
-def local_environment(env: dict[str, str], log: list[str]) -> Iterator[dict[str, str]]:
+def local_environment(
+    env: dict[str, str], log: list[str], agent_mode: AgentMode = "conformant"
+) -> Iterator[dict[str, str]]:
     """Start what `env` does not configure and yield the completed environment."""
     with contextlib.ExitStack() as stack:
         env = dict(env)
@@ -50,14 +55,14 @@ def local_environment(env: dict[str, str], log: list[str]) -> Iterator[dict[str,
             port = int(env.get("PORT") or 8080)
             env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
             plivo = stack.enter_context(running(create_plivo_app(SIM_AUTH_ID, SIM_AUTH_TOKEN)))
-            agent = stack.enter_context(running(create_agent_app(plivo, SIM_AUTH_ID, SIM_AUTH_TOKEN)))
+            agent = stack.enter_context(running(create_agent_app(plivo, SIM_AUTH_ID, SIM_AUTH_TOKEN, mode=agent_mode)))
             backend = stack.enter_context(running(create_backend_app()))
             wiring = simulator_env(
                 plivo=plivo, agent=agent, backend=backend, auth_id=SIM_AUTH_ID, auth_token=SIM_AUTH_TOKEN
             )
             env.update(wiring)
             log.append(f"Plivo (sim)  {plivo}   calls: {plivo}/_sim/calls")
-            log.append(f"Agent (sim)  {agent}   starts: {agent}/_sim/starts")
+            log.append(f"Agent (sim)  {agent}   starts: {agent}/_sim/starts   mode: {agent_mode} ({agent}/_sim/mode)")
             log.append(f"Backend (sim) {backend}  results: {backend}/_sim/results")
         yield env
 
@@ -104,6 +109,12 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--demo", action="store_true", help="queue one test call, follow it to its outcome, exit")
     parser.add_argument("--env-file", default=".env", help="settings file read when present (default .env)")
+    parser.add_argument(
+        "--agent-mode",
+        choices=AGENT_MODES,
+        default=os.environ.get("AGENT_SIM_MODE") or "conformant",
+        help="simulated agent: conformant (status contract) or stock (pipecat's example); env AGENT_SIM_MODE",
+    )
     args = parser.parse_args(argv)
     env_file = (
         {k: v for k, v in dotenv_values(args.env_file).items() if v is not None} if Path(args.env_file).exists() else {}
@@ -112,7 +123,7 @@ def main(argv: list[str]) -> int:
     if args.demo and not env.get("PORT"):
         env["PORT"] = str(free_port())
     log: list[str] = []
-    with local_environment(env, log) as full_env:
+    with local_environment(env, log, args.agent_mode) as full_env:
         try:
             settings = load_settings(full_env)
         except SettingsError as exc:

@@ -147,7 +147,7 @@ class Runtime:
         return BackendClient(url, self.http, self.tokens, timeout)
 
     async def _maintenance(self, stop: asyncio.Event) -> None:
-        reconciler = DispatchReconciler(self.store, self.agent, self.settings)
+        reconciler = DispatchReconciler(self.store, self.agent, self.settings, self.plivo)
         while not stop.is_set():
             bind_call(None)  # the reconciler binds each call it settles; a pass is about none of them
             try:

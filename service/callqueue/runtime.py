@@ -132,7 +132,7 @@ class Runtime:
         checker = Checker(self.store, Sources(self.plivo, self.agent), self.plivo, cadence)
         scheduler = TrackingScheduler(self.store, checker, settings.tracker_concurrency, cadence.check_lease_ms)
         loops["tracker"] = scheduler.run
-        loops["live-sweep"] = LiveSweep(self.store, self.plivo, cadence).run
+        loops["live-sweep"] = LiveSweep(self.store, self.plivo, settings.timing).run
         loops["agent-events"] = AgentEventConsumer(self.store, cadence, self.instance_id, self.rejections).run
         delivery = ResultDelivery(self.store, self._backend(), self.plivo, settings.timing)
         loops["result-delivery"] = delivery.run

@@ -40,8 +40,10 @@ def test_errors_past_tolerance_become_unknown_then_reconciled_from_plivo_records
     number = new_number()
     s.script(number, SILENT)
     call_id = s.queue(number)
-    s.wait(call_id, {"dispatched"}, timeout=5)
-    s.plivo_fault(status=503, count=2, path_contains="/Call/")
+    request_uuid = s.wait(call_id, {"dispatched"}, timeout=5)["request_uuid"]
+    # The call's own lookups fail: the live-call sweep's account-wide list (it runs too, this call has no call uuid
+    # and sends no callbacks) must not use up the faults meant for them.
+    s.plivo_fault(status=503, count=2, path_contains=f"/Call/{request_uuid}")
     s.agent_fault(status=503, count=2, path_contains="/calls/")
     unknown = s.wait(call_id, {"unknown"}, timeout=10)
     assert "consecutive checks" in (unknown["reason"] or ""), unknown

@@ -21,8 +21,8 @@ sync: tools ## install every locked dependency group into .venv
 venv: tools
 	@$(UV) sync --locked --all-groups --quiet
 
-run: venv ## run the queue service locally on embedded defaults (starts Redis and the simulators if needed)
-	@$(UV) run --no-sync python -m local.stack
+run: venv ## run the queue service locally on embedded defaults (starts Redis and the simulators if needed; AGENT_MODE=stock: pipecat's stock agent)
+	@$(UV) run --no-sync python -m local.stack $(if $(AGENT_MODE),--agent-mode $(AGENT_MODE))
 
 demo: venv ## like run, but queue one test call, print its status changes until its outcome, and exit
 	@$(UV) run --no-sync python -m local.stack --demo

@@ -19,6 +19,7 @@ SECTIONS = (
     "bench.tracking",
     "bench.campaigns",
     "bench.infra_synth",
+    "bench.soak",
 )
 RESULTS = Path(__file__).with_name("results.md")
 

@@ -4,7 +4,10 @@
 - no AGENT_SERVER_URL: the simulators of Plivo, the agent and the backend are started and wired in;
 - settings from the environment or a `.env` file otherwise, so the same command runs against real services.
 
-`--demo` queues one test call, prints each status change until its outcome, and exits.
+`--demo` queues one test call, prints each status change until its outcome, and exits. `--agent-mode stock` (or
+AGENT_SIM_MODE=stock; `make run AGENT_MODE=stock`) makes the simulated agent behave like pipecat's stock example
+(no status route, no callbacks, no Idempotency-Key); the mode can also be changed at run time: `POST
+{agent}/_sim/mode {"mode": "stock"}` (docs/simulators.md).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from callqueue.api.app import create_app
 from callqueue.logs import configure_logging
 from callqueue.settings import PLAIN_BY_NAME, SettingsError, load_settings
 from local.redis_server import ThrowawayRedis, free_port, port_in_use
-from local.simulators.agent import create_agent_app
+from local.simulators.agent import AGENT_MODES, AgentMode, create_agent_app
 from local.simulators.backend import create_backend_app
 from local.simulators.plivo import create_plivo_app
 from local.simulators.server import running
@@ -53,7 +56,10 @@ def service_port(env: dict[str, str]) -> int:
 
 @contextlib.contextmanager
 def local_environment(
-    env: dict[str, str], log: list[str], say: Callable[[str], None] = _quiet
+    env: dict[str, str],
+    log: list[str],
+    say: Callable[[str], None] = _quiet,
+    agent_mode: AgentMode = "conformant",
 ) -> Iterator[dict[str, str]]:
     """Start what `env` does not configure and yield the completed environment.
 
@@ -71,14 +77,14 @@ def local_environment(
             env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
             stack.callback(say, "stopped the simulators (Plivo, agent, backend)")
             plivo = stack.enter_context(running(create_plivo_app(SIM_AUTH_ID, SIM_AUTH_TOKEN)))
-            agent = stack.enter_context(running(create_agent_app(plivo, SIM_AUTH_ID, SIM_AUTH_TOKEN)))
+            agent = stack.enter_context(running(create_agent_app(plivo, SIM_AUTH_ID, SIM_AUTH_TOKEN, mode=agent_mode)))
             backend = stack.enter_context(running(create_backend_app()))
             wiring = simulator_env(
                 plivo=plivo, agent=agent, backend=backend, auth_id=SIM_AUTH_ID, auth_token=SIM_AUTH_TOKEN
             )
             env.update(wiring)
             log.append(f"Plivo (sim)  {plivo}   calls: {plivo}/_sim/calls")
-            log.append(f"Agent (sim)  {agent}   starts: {agent}/_sim/starts")
+            log.append(f"Agent (sim)  {agent}   starts: {agent}/_sim/starts   mode: {agent_mode} ({agent}/_sim/mode)")
             log.append(f"Backend (sim) {backend}  results: {backend}/_sim/results")
         yield env
 
@@ -128,6 +134,12 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--demo", action="store_true", help="queue one test call, follow it to its outcome, exit")
     parser.add_argument("--env-file", default=".env", help="settings file read when present (default .env)")
+    parser.add_argument(
+        "--agent-mode",
+        choices=AGENT_MODES,
+        default=os.environ.get("AGENT_SIM_MODE") or "conformant",
+        help="simulated agent: conformant (status contract) or stock (pipecat's example); env AGENT_SIM_MODE",
+    )
     args = parser.parse_args(argv)
     env_file = (
         {k: v for k, v in dotenv_values(args.env_file).items() if v is not None} if Path(args.env_file).exists() else {}
@@ -151,7 +163,8 @@ def main(argv: list[str]) -> int:
     # SIGTERM stops in the same order as Ctrl-C (uvicorn raises it again once the service has stopped).
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     log: list[str] = []
-    with local_environment(env, log, say=_quiet if args.demo else say_on_stderr) as full_env:
+    say = _quiet if args.demo else say_on_stderr
+    with local_environment(env, log, say=say, agent_mode=args.agent_mode) as full_env:
         try:
             settings = load_settings(full_env)
         except SettingsError as exc:

@@ -126,7 +126,7 @@ class Runtime:
         checker = Checker(self.store, Sources(self.plivo, self.agent), self.plivo, cadence)
         scheduler = TrackingScheduler(self.store, checker, settings.tracker_concurrency, cadence.check_lease_ms)
         loops["tracker"] = scheduler.run
-        loops["live-sweep"] = LiveSweep(self.store, self.plivo, cadence).run
+        loops["live-sweep"] = LiveSweep(self.store, self.plivo, settings.timing).run
         loops["agent-events"] = AgentEventConsumer(self.store, cadence, self.instance_id, self.rejections).run
         delivery = ResultDelivery(self.store, self._backend(), self.plivo, settings.timing)
         loops["result-delivery"] = delivery.run
@@ -141,7 +141,7 @@ class Runtime:
         return BackendClient(url, self.http, self.tokens, timeout)
 
     async def _maintenance(self, stop: asyncio.Event) -> None:
-        reconciler = DispatchReconciler(self.store, self.agent, self.settings)
+        reconciler = DispatchReconciler(self.store, self.agent, self.settings, self.plivo)
         while not stop.is_set():
             bind_call(None)  # the reconciler binds each call it settles; a pass is about none of them
             try:

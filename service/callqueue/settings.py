@@ -85,6 +85,19 @@ PLAIN_VARIABLES: tuple[PlainVariable, ...] = (
     PlainVariable("MAX_CONCURRENT_CALLS", "10", "calls in flight (dispatched, not finished) across all instances"),
     PlainVariable("DISPATCH_WORKERS", "4", "dispatch workers per process"),
     PlainVariable("MAX_DISPATCH_ATTEMPTS", "5", "agent start attempts before a call fails"),
+    PlainVariable(
+        "DIAL_PROOF_SETTLE",
+        "15",
+        "seconds Plivo must show no call to the number (two searches this far apart) before a start whose answer was"
+        " lost counts as never dialled, when the agent gives no explicit answer (pipecat's stock agent): covers a call"
+        " between Plivo's queue and ringing, and a detail record not written yet (docs/contracts.md)",
+    ),
+    PlainVariable(
+        "DIAL_PROOF_TIMEOUT",
+        "600",
+        "seconds a call whose start answer was lost waits for proof (found at Plivo, or proven absent) before it"
+        " becomes `unknown` with the reason; it is never re-dialled without proof",
+    ),
     PlainVariable("TRACKER_CONCURRENCY", "200", "status checks one process runs at once"),
     PlainVariable("MAX_BODY_BYTES", "16384", "largest accepted request body"),
     PlainVariable(
@@ -227,6 +240,8 @@ class Settings:
     gce_metadata_host: str | None = None
     google_cloud_project: str | None = None
     metrics_enabled: bool = True
+    dial_proof_settle: int = 15
+    dial_proof_timeout: int = 600
 
     @property
     def use_id_tokens(self) -> bool:
@@ -369,6 +384,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         client_body_timeout=_int("CLIENT_BODY_TIMEOUT", req("CLIENT_BODY_TIMEOUT"), 1, 300),
         google_cloud_project=get("GOOGLE_CLOUD_PROJECT"),
         metrics_enabled=parse_bool("METRICS_ENABLED", req("METRICS_ENABLED")),
+        dial_proof_settle=_int("DIAL_PROOF_SETTLE", req("DIAL_PROOF_SETTLE"), 1, 3600),
+        dial_proof_timeout=_int("DIAL_PROOF_TIMEOUT", req("DIAL_PROOF_TIMEOUT"), 10, 86400),
     )
 
 

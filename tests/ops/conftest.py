@@ -123,6 +123,7 @@ def peers(release: threading.Event) -> Iterator[dict[str, str]]:
     with running(create_plivo_app(AUTH_ID, AUTH_TOKEN)) as plivo:
         servers = {
             "agent": create_agent_app(plivo, AUTH_ID, AUTH_TOKEN),
+            "agent_stock": create_agent_app(plivo, AUTH_ID, AUTH_TOKEN, mode="stock"),
             "agent_checking_tokens": create_agent_app(plivo, AUTH_ID, AUTH_TOKEN, caller_policy=CallerPolicy()),
             "backend": create_backend_app(),
             "forbidden": _health_app(403, {"detail": "Forbidden"}),

@@ -45,6 +45,7 @@ def test_healthy_environment_passes_every_check(diagnose: Run, env: dict[str, st
             "redis",
             "redis-eviction",
             "agent",
+            "agent-kind",
             "backend",
             "region",
             "plivo",
@@ -56,9 +57,25 @@ def test_healthy_environment_passes_every_check(diagnose: Run, env: dict[str, st
     assert checks["profile"]["details"]["values"]["INITIAL_STATUS_DELAY"] == "5 (profile:local)"
 
 
+def test_agent_kind_says_what_a_stock_agent_means_for_retries_and_callbacks(
+    diagnose: Run, env: dict[str, str], peers: dict[str, str]
+) -> None:
+    code, checks = diagnose(env, "--timeout", "3", "--skip", "region")
+    kind = checks["agent-kind"]
+    assert (kind["verdict"], kind["details"]["kind"]) == ("ok", "status_contract")
+    code, checks = diagnose(env | {"AGENT_SERVER_URL": peers["agent_stock"]}, "--timeout", "3", "--skip", "region")
+    kind = checks["agent-kind"]
+    assert (code, kind["verdict"], kind["details"]["kind"]) == (0, "warn", "stock")
+    assert "Plivo callbacks are not configured" in kind["summary"]
+    assert "proves nothing" in kind["details"]["retries"] and "DIAL_PROOF_SETTLE" in kind["details"]["retries"]
+    assert "ring_url" in kind["remedy"] and "hangup_url" in kind["remedy"]
+    assert '404 {"detail":"Not Found"}' in kind["details"]["evidence"]
+    assert not httpx.get(f"{peers['agent_stock']}/_sim/starts").json()["starts"], "the probe dials nobody"
+
+
 def test_seed_regions_fail_whether_or_not_the_urls_answer(diagnose: Run, env: dict[str, str]) -> None:
     env |= {"AGENT_SERVER_URL": SEED_AGENT, "BACKEND_URL": SEED_BACKEND}
-    code, checks = diagnose(env, "--timeout", PATIENT, "--skip", "agent,agent-auth,backend")
+    code, checks = diagnose(env, "--timeout", PATIENT, "--skip", "agent,agent-auth,agent-kind,backend")
     assert code == 1
     region = checks["region"]
     assert region["verdict"] == "fail"
@@ -76,11 +93,11 @@ def test_same_region_and_legacy_urls(diagnose: Run, env: dict[str, str]) -> None
         "AGENT_SERVER_URL": "https://agent-123.us-east1.run.app",
         "BACKEND_URL": "https://backend-123.us-east1.run.app",
     }
-    code, checks = diagnose(env | same, "--timeout", PATIENT, "--skip", "agent,agent-auth,backend")
+    code, checks = diagnose(env | same, "--timeout", PATIENT, "--skip", "agent,agent-auth,agent-kind,backend")
     assert (code, checks["region"]["verdict"]) == (0, "ok")
     assert "us-east1" in checks["region"]["summary"]
     legacy = same | {"BACKEND_URL": "https://backend-abc123xyz-ue.a.run.app"}
-    code, checks = diagnose(env | legacy, "--timeout", PATIENT, "--skip", "agent,agent-auth,backend")
+    code, checks = diagnose(env | legacy, "--timeout", PATIENT, "--skip", "agent,agent-auth,agent-kind,backend")
     assert (code, checks["region"]["verdict"]) == (0, "warn")
     assert "region unknown for backend" in checks["region"]["summary"]
     assert COLOCATE_FIX in checks["region"]["remedy"]
@@ -95,11 +112,11 @@ def test_queue_region_comes_from_the_metadata_server(diagnose: Run, env: dict[st
         "AGENT_SERVER_URL": "https://agent-123.europe-west1.run.app",
         "BACKEND_URL": "https://backend-123.europe-west1.run.app",
     }
-    code, checks = diagnose(env, "--timeout", PATIENT, "--skip", "agent,agent-auth,backend")
+    code, checks = diagnose(env, "--timeout", PATIENT, "--skip", "agent,agent-auth,agent-kind,backend")
     assert checks["region"]["verdict"] == "ok", checks["region"]
     assert checks["region"]["details"]["queue"] == "europe-west1 (from the metadata server)"
     env["AGENT_SERVER_URL"] = "https://agent-123.us-east1.run.app"
-    code, checks = diagnose(env, "--timeout", PATIENT, "--skip", "agent,agent-auth,backend")
+    code, checks = diagnose(env, "--timeout", PATIENT, "--skip", "agent,agent-auth,agent-kind,backend")
     assert (code, checks["region"]["verdict"]) == (1, "fail")
     assert "queue in europe-west1" in checks["region"]["summary"]
 
@@ -109,7 +126,7 @@ def test_metadata_server_unreachable_leaves_the_queue_region_unknown(
 ) -> None:
     env |= {"K_SERVICE": "q", "AUTH_MODE": "none", "AGENT_SERVER_URL": "https://agent-123.us-east1.run.app"}
     dead = closed_port_url.replace("redis://", "http://").removesuffix("/0")
-    code, checks = diagnose(env, "--timeout", PATIENT, "--skip", "agent,agent-auth", "--metadata-url", dead)
+    code, checks = diagnose(env, "--timeout", PATIENT, "--skip", "agent,agent-auth,agent-kind", "--metadata-url", dead)
     assert (code, checks["region"]["verdict"]) == (0, "warn")
     assert checks["region"]["details"]["queue"].startswith("unknown: metadata server lookup failed")
 

@@ -85,9 +85,42 @@ def test_status_endpoint_follows_the_call_to_its_end(
                       "duration": None, "hangup_cause": None, "recording_url": None}  # fmt: skip
 
 
-def test_unknown_call_id_is_404(agent: str) -> None:
+def test_unknown_call_id_is_an_explicit_not_started(agent: str) -> None:
     answer = httpx.get(f"{agent}/calls/never-started")
-    assert answer.status_code == 404 and answer.json() == {"detail": "unknown call_id"}
+    assert answer.status_code == 404 and answer.json()["status"] == "not_started"
+
+
+def test_stock_mode_behaves_like_pipecats_example(agent: str, plivo: str, receiver: Receiver) -> None:
+    assert httpx.post(f"{agent}/_sim/mode", json={"mode": "stock"}).json()["mode"] == "stock"
+    first = httpx.post(f"{agent}/start", json=start_body(receiver), headers={"Idempotency-Key": "call-1"})
+    again = httpx.post(f"{agent}/start", json=start_body(receiver), headers={"Idempotency-Key": "call-1"})
+    assert first.status_code == again.status_code == 200 and first.json() != again.json()
+    calls = plivo_calls(plivo)
+    assert len(calls) == 2, "the stock example ignores Idempotency-Key: a repeated start dials again"
+    assert all(set(c["urls"]) == {"answer"} for c in calls), [c["urls"] for c in calls]  # no ring/hangup URLs
+    status = httpx.get(f"{agent}/calls/call-1")
+    assert status.status_code == 404 and status.json() == {"detail": "Not Found"}  # FastAPI's bare 404: no route
+    httpx.post(f"{agent}/_sim/reset").raise_for_status()
+    assert httpx.get(f"{agent}/_sim/mode").json() == {"mode": "conformant", "answer_delay": 0.0}
+
+
+def test_answer_delay_dials_first_and_answers_late(agent: str, plivo: str, receiver: Receiver) -> None:
+    httpx.post(f"{agent}/_sim/mode", json={"mode": "stock", "answer_delay": 1.0}).raise_for_status()
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{agent}/start", json=start_body(receiver), timeout=0.2)
+    assert len(plivo_calls(plivo)) == 1, "the person is being dialled although /start has not answered"
+
+
+def test_conformant_agent_never_says_not_started_for_a_dial_plivo_may_hold(
+    plivo: str, receiver: Receiver, until: Callable[..., Any]
+) -> None:
+    """Plivo accepts the create-call after the agent gave up on it: the agent cannot know, and says so."""
+    with running(create_agent_app(plivo, AUTH_ID, AUTH_TOKEN, plivo_timeout=0.3)) as agent:
+        httpx.post(f"{plivo}/_sim/faults", json={"delay": 1.0, "path_contains": "/Call/"}).raise_for_status()
+        assert httpx.post(f"{agent}/start", json=start_body(receiver)).status_code == 502
+        status = httpx.get(f"{agent}/calls/call-1")
+        assert status.status_code == 200 and status.json()["status"] == "dial_unconfirmed"
+        until(lambda: len(plivo_calls(plivo)) == 1)  # Plivo did place it
 
 
 def test_repeated_start_returns_the_first_answer_and_dials_once(agent: str, plivo: str, receiver: Receiver) -> None:

@@ -1,6 +1,7 @@
 """/api/live: the process serves (Cloud Run's liveness probe). /api/health: the version, the effective timing
-profile, and Redis: 503 naming it when it is down or runs with an eviction policy the service refuses (the
-startup probe). Liveness touches no dependency, so a Redis failover never restarts every instance at once.
+profile, the kind of agent (clients/agent_kind.py: what it means for retries and callbacks), and Redis: 503 naming
+it when it is down or runs with an eviction policy the service refuses (the startup probe). Liveness touches no
+dependency, so a Redis failover never restarts every instance at once.
 
 On the public webhooks role the health answer names no host, instance or setting: only the status, version, role
 and, when Redis fails, why in a few words (a refused policy is named, a host never).
@@ -9,6 +10,7 @@ and, when Redis fails, why in a few words (a refused policy is named, a host nev
 from __future__ import annotations
 
 import time
+import weakref
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
@@ -19,11 +21,14 @@ from redis.exceptions import RedisError
 from callqueue import __version__
 from callqueue.api.deps import get_runtime_as_is
 from callqueue.api.errors import error_responses
+from callqueue.clients.agent import AgentClient
+from callqueue.clients.agent_kind import AgentKindCache, describe
 from callqueue.runtime import Runtime
 from callqueue.store.availability import unavailable_reason
 
 router = APIRouter(prefix="/api", tags=["health"])
 RuntimeAsIs = Annotated[Runtime, Depends(get_runtime_as_is)]
+_agent_kinds: weakref.WeakKeyDictionary[AgentClient, AgentKindCache] = weakref.WeakKeyDictionary()
 
 
 class Liveness(BaseModel):
@@ -58,6 +63,8 @@ async def health(runtime: RuntimeAsIs) -> JSONResponse:
     body: dict[str, Any] = {"status": "ok", "version": __version__, "role": runtime.settings.service_role}
     if not public:
         body.update(instance=runtime.instance_id, timing=timing_json(runtime))
+        kind, evidence = await _agent_kinds.setdefault(runtime.agent, AgentKindCache()).get(runtime.agent)
+        body["agent"] = describe(kind, evidence, runtime.settings)
     body["draining"] = runtime.stop.is_set()
     started = time.perf_counter()
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -30,6 +31,12 @@ def metadata_base_url(host: str | None) -> str:
 def audience_of(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
+
+
+class HeaderSource(Protocol):
+    """Anything that gives the Authorization headers for a URL (IdTokens, or the diagnose tool's token source)."""
+
+    async def headers_for(self, url: str) -> dict[str, str]: ...
 
 
 class IdTokens:

@@ -116,10 +116,17 @@ class PlivoClient:
 
     async def live_call_uuids(self) -> list[str]:
         """Uuids of every live call of the account (to find a call whose uuid we never learned)."""
-        response = await self._request("GET", "Call/", {"status": "live"})
+        return await self._uuid_list("live")
+
+    async def queued_request_uuids(self) -> list[str]:
+        """Request uuids of every call of the account still waiting in Plivo's CPS queue."""
+        return await self._uuid_list("queued")
+
+    async def _uuid_list(self, status: str) -> list[str]:
+        response = await self._request("GET", "Call/", {"status": status})
         calls = [] if response.status_code == 404 else _json_object(response, "Call/").get("calls")
         if not isinstance(calls, list):
-            raise PlivoError(f"Plivo live call list has no 'calls' list: {_snippet(response)!r}")
+            raise PlivoError(f"Plivo {status} call list has no 'calls' list: {_snippet(response)!r}")
         return [str(c) for c in calls]
 
     async def recordings(self, call_uuid: str) -> list[dict[str, Any]]:

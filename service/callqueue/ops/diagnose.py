@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from functools import partial
 
 from callqueue.ops.checks import agent_auth
+from callqueue.ops.checks.agent_kind import check_agent_kind
 from callqueue.ops.checks.peers import check_peer, peers
 from callqueue.ops.checks.plivo import check_plivo
 from callqueue.ops.checks.profile import check_profile, check_settings
@@ -34,6 +35,7 @@ CHECK_NAMES = (
     "redis-eviction",
     "agent",
     "agent-auth",
+    "agent-kind",
     "backend",
     "region",
     "plivo",
@@ -74,6 +76,7 @@ def build_checks(ctx: Context) -> list[Check]:
     if agent_auth.applies(ctx):  # deployed: the public agent must refuse an anonymous /start
         checks.append(Check("agent-auth", partial(agent_auth.check_agent_auth, ctx), "check AGENT_SERVER_URL"))
     checks += [
+        Check("agent-kind", partial(check_agent_kind, ctx), "check AGENT_SERVER_URL"),
         Check("region", partial(check_region, ctx)),
         Check("plivo", partial(check_plivo, ctx), "check PLIVO_API_BASE_URL and egress"),
         Check("queue", partial(check_queue, ctx), "check REDIS_URL and the VPC path to Redis"),

@@ -161,9 +161,15 @@ class Keys:
 
     @property
     def live_sweep(self) -> str:
-        """String with an expiry: held by the instance whose sweep of Plivo's live calls runs this period
+        """String with an expiry: the Redis time (ms) of the last sweep of Plivo's live calls
         (tracking/live_sweep.py), so the instances share one sweep per period."""
         return f"{self.prefix}:live-sweep"
+
+    @property
+    def live_sweep_seen(self) -> str:
+        """Sorted set: live call uuids the sweep has looked up, scored by when (ms); each is looked up again only
+        after an hour (30 s when its request uuid was not ours yet)."""
+        return f"{self.prefix}:live-sweep:seen"
 
     @property
     def outbox(self) -> str:

@@ -162,12 +162,17 @@ class Checker:
             f"waited {waited}s in Plivo's queue, past PLIVO_QUEUE_TIMEOUT={limit}s: request {record.request_uuid}"
             " deleted at Plivo, it will not ring"
         )
+        await self._mark_missed(record, reason)
+        return True
+
+    async def _mark_missed(self, record: CallRecord, reason: str) -> bool:
+        """The one `missed` transition of the tracker, logged the seed's way; True when this check made it."""
         changed, _ = await self.store.transition(
             record.attempt_id, CallStatus.MISSED, "tracker", {"reason": reason}, {"reason": reason}
         )
         if changed:
             log.warning("call %s: Call status changed: %s → missed (%s)", record.call_id, record.status, reason)
-        return True
+        return changed
 
     async def _settle_missed(self, record: CallRecord) -> bool:
         """Past the deadline and not queued or live: Plivo's records first, else `missed`. True when settled."""
@@ -185,11 +190,7 @@ class Checker:
             f"no ringing or answer within AUTO_MISS_TIMEOUT={self.cadence.timing.auto_miss_timeout}s"
             " and no source shows the call queued or live"
         )
-        changed, _ = await self.store.transition(
-            record.attempt_id, CallStatus.MISSED, "tracker", {"reason": reason}, {"reason": reason}
-        )
-        if changed:
-            log.warning("call %s: Call status changed: %s → missed (%s)", record.call_id, record.status, reason)
+        if await self._mark_missed(record, reason):
             await self._cancel_at_plivo(record)
         return True
 

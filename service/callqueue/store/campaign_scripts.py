@@ -54,8 +54,6 @@ if ARGV[10] == '1' then
 end
 local out = {}
 local qa, sa = {}, {}
-local hq = cjson.encode({at=now, status='queued', source='api', detail={}})
-local hs = cjson.encode({at=now, status='scheduled', source='api', detail={}})
 local trace = ARGV[8]
 local created = {}
 for i = 0, n - 1 do
@@ -104,8 +102,8 @@ for i = 0, n - 1 do
       sa[#sa + 1] = score
       sa[#sa + 1] = id
     end
+    -- The call is its hash alone: its first history entry is the record's until it first changes (records.py).
     redis.call('HSET', ck, unpack(f))
-    redis.call('RPUSH', ck .. ':history', status == 'queued' and hq or hs)
     created[#created + 1] = id
     out[#out + 1] = 'created:' .. id .. ':' .. status
   end

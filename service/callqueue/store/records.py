@@ -1,4 +1,11 @@
-"""The call record as the API and the tracker see it, decoded from its Redis hash, history and attempt snapshots."""
+"""The call record as the API and the tracker see it, decoded from its Redis hash, history and attempt snapshots.
+
+A call's first history entry is not stored while it is the only one: enqueue (single and bulk) writes no history list,
+so accepting a call creates one key, not two. Until the call first changes, its record says everything that entry
+would (created_at, status) and `first_transition` reads it from there; its first change (`record` in
+store/scripts.py, with FIRST_ENTRY_LUA) writes the entry down ahead of the new one, so a history list, once it
+exists, is complete.
+"""
 
 from __future__ import annotations
 
@@ -50,6 +57,30 @@ class AttemptSnapshot:
         data = json.loads(raw)
         fields = data.get("fields") or {}
         return cls(int(data["attempt"]), CallStatus(data["outcome"]), int(data["ended_at"]), dict(fields))
+
+
+# Who accepted a call: the source of its first history entry, for a single enqueue and a bulk one alike.
+FIRST_SOURCE = "api"
+
+# The same entry as JSON, built in Lua by `record` (store/scripts.py) when the call first changes; `at` and `status`
+# are Lua variables there (the record's created_at, and its status before the change). Next to `first_transition`
+# so the two cannot drift apart.
+FIRST_ENTRY_LUA = '\'{"at":\' .. at .. \',"status":"\' .. status .. \'","source":"' + FIRST_SOURCE + '","detail":{}}\''
+
+
+def first_transition(created_at_ms: int, status: CallStatus) -> Transition:
+    """The one entry of a call that has not changed since it was accepted: accepted at created_at, in the status it
+    still has."""
+    return Transition(created_at_ms, status, FIRST_SOURCE, {})
+
+
+def _history(raw: dict[str, str], history: list[str]) -> tuple[Transition, ...]:
+    if not history:  # not changed since it was accepted: its record holds its one entry
+        return (first_transition(int(raw["created_at"]), CallStatus(raw["status"])),)
+    return tuple(
+        Transition(int(e["at"]), CallStatus(e["status"]), e["source"], e.get("detail") or {}, int(e.get("attempt", 1)))
+        for e in map(json.loads, history)
+    )
 
 
 def _opt_int(raw: str | None) -> int | None:
@@ -113,8 +144,8 @@ class CallRecord:
             call_config=json.loads(raw["call_config"]),
             status=CallStatus(raw["status"]),
             created_at_ms=int(raw["created_at"]),
-            updated_at_ms=int(raw.get("updated_at") or raw["created_at"]),  # bulk enqueue writes created_at only
-            attempts=int(raw.get("attempts", "0")),
+            updated_at_ms=int(raw.get("updated_at") or raw["created_at"]),  # enqueue writes created_at only
+            attempts=int(raw.get("attempts", "0")),  # written by the first claim
             request_uuid=raw.get("request_uuid"),
             call_uuid=raw.get("call_uuid"),
             dispatched_at_ms=_opt_int(raw.get("dispatched_at")),
@@ -126,12 +157,7 @@ class CallRecord:
             fingerprint=raw.get("fingerprint"),
             traceparent=raw.get("traceparent"),
             tracking=tracking,
-            history=tuple(
-                Transition(
-                    int(e["at"]), CallStatus(e["status"]), e["source"], e.get("detail") or {}, int(e.get("attempt", 1))
-                )
-                for e in map(json.loads, history)
-            ),
+            history=_history(raw, history),
             attempt=int(raw.get("attempt", "1")),
             starts_before=int(raw.get("starts_before", "0")),
             due_at_ms=_opt_int(raw.get("due_at")),

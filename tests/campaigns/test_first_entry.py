@@ -1,18 +1,19 @@
-"""A call's first history entry lives in its record until the call first changes (issue 12: a leaner enqueue).
+"""A call's first history entry lives in its record (issue 12: a leaner enqueue).
 
-Enqueue, single or bulk, writes the call's hash and no history list; readers take the first entry from the record,
-and the first change writes it down ahead of the new one. What a user sees must not tell the two apart: the same
-history before and after the first change, the same entry for a single and a bulk call, and every key of a final
-call expiring together.
+Enqueue, single or bulk, writes the call's hash and no history list; readers take the first entry from the record
+(`created_at`, `accepted_as`) and put it ahead of the stored ones. What a user sees must not tell: the same first
+entry before and after the first change and across a redial, the same entry for a single and a bulk call, and every
+key of a final call expiring together.
 """
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import redis
 
 from callqueue.campaigns.bulk import enqueue_bulk
+from callqueue.campaigns.models import CampaignSettings
 from callqueue.campaigns.store import CampaignStore
 from callqueue.clock import OffsetClock
 from callqueue.states import CallStatus
@@ -50,7 +51,7 @@ def test_a_call_that_never_changed_shows_its_one_entry_and_its_first_change_keep
     ]
     assert got["keys_before"] == [f"{key_prefix}:call:{got['id']}"], "accepting a call writes its record alone"
     assert [e["status"] for e in entries(after)] == ["queued", "dispatching"]
-    assert entries(after)[0] == entries(before)[0], "the first change writes down the entry the record held"
+    assert entries(after)[0] == entries(before)[0], "the first change keeps the first entry"
     assert after.as_json()["dial_attempts"][0]["history"] == entries(after)
 
 
@@ -99,16 +100,16 @@ def test_a_scheduled_call_shows_scheduled_as_its_first_entry_until_planned(
 def test_every_key_of_a_call_canceled_before_any_change_expires_together(
     redis_url: str, key_prefix: str, clock: OffsetClock, sync_redis: redis.Redis
 ) -> None:
-    async def body(store: CallStore) -> str:
+    async def body(store: CallStore) -> tuple[str, list[str]]:
         call_id = (await store.enqueue(new_number(), "gone", CONFIG, "key-1", retention_s=RETENTION)).call_id
         assert (await store.cancel(call_id))[0] == "canceled"
-        return call_id
+        return call_id, [e["status"] for e in entries(await store.get(call_id))]
 
-    call_id = run_store(redis_url, key_prefix, clock, body)
+    call_id, statuses = run_store(redis_url, key_prefix, clock, body)
+    assert statuses == ["queued", "canceled"]
     keys = [f"{key_prefix}:call:{call_id}", f"{key_prefix}:call:{call_id}:history", f"{key_prefix}:idem:key-1"]
-    ttls = {k: sync_redis.ttl(k) for k in keys}
-    assert all(RETENTION - 60 <= int(t) <= RETENTION for t in ttls.values()), ttls  # type: ignore[arg-type]
-    assert len(cast(list[str], sync_redis.lrange(keys[1], 0, -1))) == 2  # queued, canceled
+    ttls = {k: int(sync_redis.ttl(k)) for k in keys}  # type: ignore[arg-type]
+    assert all(RETENTION - 60 <= t <= RETENTION for t in ttls.values()), ttls
 
 
 def test_a_new_call_takes_back_the_expiry_of_every_key_of_its_idle_campaign(
@@ -127,3 +128,28 @@ def test_a_new_call_takes_back_the_expiry_of_every_key_of_its_idle_campaign(
     idle, again = run_store(redis_url, key_prefix, clock, body)
     assert all(3500 < t <= 3600 for t in idle.values()), idle
     assert set(again.values()) == {-1}, again
+
+
+def test_a_redialled_call_keeps_its_first_entry_in_its_first_attempt(
+    redis_url: str, key_prefix: str, clock: OffsetClock
+) -> None:
+    async def body(store: CallStore) -> CallRecord:
+        retry = {"max_attempts": 2, "on": ["busy"], "waits_s": [60]}
+        await CampaignStore(store).put_settings("again", CampaignSettings.model_validate({"retry": retry}), 3600)
+        call_id = (await store.enqueue(new_number(), "again", CONFIG)).call_id
+        assert (await store.claim(RATE, SLOTS, LEASE, "w")).call_id == call_id
+        assert (await store.transition(call_id, CallStatus.BUSY, "test"))[0]  # the redial: attempt 2 waits
+        record = await store.get(call_id)
+        assert record is not None
+        return record
+
+    record = run_store(redis_url, key_prefix, clock, body)
+    assert (record.status, record.attempt) == (CallStatus.SCHEDULED, 2)
+    first, second = record.as_json()["dial_attempts"]
+    assert [(e["status"], e["source"]) for e in first["history"]] == [
+        ("queued", "api"),
+        ("dispatching", "dispatcher"),
+        ("busy", "test"),
+    ]
+    assert first["history"][0]["at"] == record.as_json()["created_at"]
+    assert [e["status"] for e in second["history"]] == ["scheduled"]

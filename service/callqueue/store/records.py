@@ -1,10 +1,11 @@
 """The call record as the API and the tracker see it, decoded from its Redis hash, history and attempt snapshots.
 
-A call's first history entry is not stored while it is the only one: enqueue (single and bulk) writes no history list,
-so accepting a call creates one key, not two. Until the call first changes, its record says everything that entry
-would (created_at, status) and `first_transition` reads it from there; its first change (`record` in
-store/scripts.py, with FIRST_ENTRY_LUA) writes the entry down ahead of the new one, so a history list, once it
-exists, is complete.
+A call's first history entry is not stored: enqueue (single and bulk) writes the call's hash and no history list, so
+accepting a call creates one key, not two. The record says everything that entry would (`created_at`, and
+`accepted_as`: the status it was accepted in), and the reader puts the entry ahead of the stored ones
+(`first_transition`, the one place that defines it). Every later change appends to the list as before, so a script
+that changes a call needs to know nothing of this. A record without `accepted_as` was written before: its list
+holds its first entry.
 """
 
 from __future__ import annotations
@@ -62,25 +63,21 @@ class AttemptSnapshot:
 # Who accepted a call: the source of its first history entry, for a single enqueue and a bulk one alike.
 FIRST_SOURCE = "api"
 
-# The same entry as JSON, built in Lua by `record` (store/scripts.py) when the call first changes; `at` and `status`
-# are Lua variables there (the record's created_at, and its status before the change). Next to `first_transition`
-# so the two cannot drift apart.
-FIRST_ENTRY_LUA = '\'{"at":\' .. at .. \',"status":"\' .. status .. \'","source":"' + FIRST_SOURCE + '","detail":{}}\''
-
 
 def first_transition(created_at_ms: int, status: CallStatus) -> Transition:
-    """The one entry of a call that has not changed since it was accepted: accepted at created_at, in the status it
-    still has."""
+    """A call's first history entry, from its record: accepted at created_at, in status `accepted_as`."""
     return Transition(created_at_ms, status, FIRST_SOURCE, {})
 
 
 def _history(raw: dict[str, str], history: list[str]) -> tuple[Transition, ...]:
-    if not history:  # not changed since it was accepted: its record holds its one entry
-        return (first_transition(int(raw["created_at"]), CallStatus(raw["status"])),)
-    return tuple(
+    stored = tuple(
         Transition(int(e["at"]), CallStatus(e["status"]), e["source"], e.get("detail") or {}, int(e.get("attempt", 1)))
         for e in map(json.loads, history)
     )
+    accepted_as = raw.get("accepted_as")
+    if not accepted_as:  # written before the first entry moved into the record: its list holds it
+        return stored
+    return (first_transition(int(raw["created_at"]), CallStatus(accepted_as)), *stored)
 
 
 def _opt_int(raw: str | None) -> int | None:

@@ -27,7 +27,6 @@ from callqueue.settings import PLAIN_BY_NAME
 from callqueue.states import IN_FLIGHT, RANK
 from callqueue.store.attempts import CALL_FIELDS
 from callqueue.store.keys import RECENT_CALLS_KEPT, RECENT_TRIM_SLACK
-from callqueue.store.records import FIRST_ENTRY_LUA
 
 CLAIM_SCAN = 16  # campaigns looked at per claim, in turn order
 CLAIM_SKIP = 20  # calls one claim may set aside in a campaign (canceled, out of hours, suppressed) before moving on
@@ -281,21 +280,17 @@ end
 
 record = function(id, cur, new, source, detail_json)
   local ck = p .. ':call:' .. id
-  -- One read: the attempt (attempt_no), the campaign if the call is counted in it (campaign_of), and the entry the
-  -- record holds until the call first changes (records.py: enqueue writes no history list).
-  local f = redis.call('HMGET', ck, 'attempt', 'campaign_id', 'wver', 'created_at', 'status')
+  -- One read: the attempt (attempt_no) and the campaign, if the call is counted in it (campaign_of).
+  local f = redis.call('HMGET', ck, 'attempt', 'campaign_id', 'wver')
   local n = tonumber(f[1] or '1')
   local cid, camp = f[2], nil
   if cid and f[3] then camp = p .. ':campaign:' .. cid end
   redis.call('HSET', ck, 'status', new, 'updated_at', now)
   local entry = {{at=now, status=new, source=source, detail=cjson.decode(detail_json)}}
   if n > 1 then entry.attempt = n end
-  local history = ck .. ':history'
-  if redis.call('RPUSH', history, cjson.encode(entry)) == 1 and f[4] and f[5] then
-    -- Its first change: the first entry goes down ahead of it, so a history list, once it exists, is complete.
-    local at, status = f[4], f[5]
-    redis.call('LPUSH', history, {FIRST_ENTRY_LUA})
-  end
+  -- Appended after the first entry, which the record holds (`accepted_as`, records.py): the first change creates
+  -- the list.
+  redis.call('RPUSH', ck .. ':history', cjson.encode(entry))
   if cur and cur ~= '' then redis.call('HINCRBY', p .. ':counts', cur, -1) end
   redis.call('HINCRBY', p .. ':counts', new, 1)
   if camp then
@@ -368,8 +363,9 @@ end
 # writes) and does only what changes something for a new call; what Redis spends per script is mostly per command
 # called and per value converted, so:
 # - the call is one key, its hash, written by one HSET: its first history entry is the record's created_at and
-#   status until it first changes (records.py); `attempts` and `updated_at` are left to the first change (readers
-#   default them: 0, created_at), the fingerprint is kept only with an Idempotency-Key (the one thing it is for);
+#   accepted_as (records.py), so there is no history list until it changes; `attempts` and `updated_at` are left to
+#   the first change (readers default them: 0, created_at); the fingerprint is kept only with an Idempotency-Key (the
+#   one thing it is for);
 # - `record` and `queue_ready` are inlined, as they act on a call just created (attempt 1, counted, not in flight);
 # - the campaign's `created_at`/`retention_s` are written only when they change, its keys are PERSISTed only when
 #   refresh_expiry gave them an expiry (`expiring`), and `recent` is trimmed back to RECENT_CALLS_KEPT once it grew
@@ -398,7 +394,7 @@ local ck = p .. ':call:' .. id
 local planned = c[2] == '1' or opts.plan
 local status = planned and 'scheduled' or 'queued'
 local rec = {{'call_id', id, 'phone_number', ARGV[6], 'campaign_id', cid, 'call_config', ARGV[8], 'created_at', now,
-  'seq', seq, 'retention_s', ARGV[5], 'wver', c[3] or '0', 'status', status}}
+  'seq', seq, 'retention_s', ARGV[5], 'wver', c[3] or '0', 'status', status, 'accepted_as', status}}
 for k, v in pairs(opts.fields or {{}}) do
   rec[#rec + 1] = k
   rec[#rec + 1] = tostring(v)
@@ -439,7 +435,7 @@ if c[6] then
   redis.call('HDEL', camp, 'expiring')
 end
 redis.call('HINCRBY', camp, 'total', '1')
--- Its first status (record): the queue's and the campaign's counts.
+-- Its first status (record): the queue's and the campaign's counts (the history entry is `accepted_as`).
 redis.call('HINCRBY', p .. ':counts', status, '1')
 redis.call('HINCRBY', camp, 'n:' .. status, '1')
 if planned then

@@ -111,7 +111,8 @@ def run() -> str:
             "",
             "| measurement | figure |",
             "| --- | --- |",
-            "| Redis memory per queued call (record, history, Idempotency-Key, queue entry) |"
+            "| Redis memory per queued call (record, Idempotency-Key, queue entries; no history list until it"
+            " first changes) |"
             f" {m['per_queued']:,.0f} B |",
             f"| Redis memory per finished call (4 transitions, uuid indexes, result delivered), kept CALL_RETENTION"
             f" then expired (TTL of a fresh one: {m['ttl']:,} s) | {m['per_finished']:,.0f} B |",

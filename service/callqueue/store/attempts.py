@@ -19,6 +19,7 @@ CALL_FIELDS = frozenset(
         "campaign_id",
         "call_config",
         "created_at",
+        "accepted_as",  # the status it was accepted in: with created_at, its first history entry (records.py)
         "seq",
         "attempts",  # agent start requests over the call's life (monotonic: a fencing token may rely on it)
         "lease",  # claims over the call's life: the fencing token of the current one (store/scripts.py)

@@ -215,7 +215,10 @@ class CallStore:
         (CALL_RETENTION); `campaign_retention_s`: its campaign's (CAMPAIGN_RETENTION)."""
         # allow_nan=False: a value the agent could not be sent as JSON must never be accepted (the API checks first).
         config_json = json.dumps(call_config, separators=(",", ":"), sort_keys=True, allow_nan=False)
-        fingerprint = _digest(_fingerprint_text(phone_number, campaign_id, call_config, config_json))
+        # Only a replay of an Idempotency-Key compares it: a call without one keeps none (as a bulk item without a key).
+        fingerprint = (
+            _digest(_fingerprint_text(phone_number, campaign_id, call_config, config_json)) if idempotency_key else ""
+        )
         options: dict[str, Any] = {}
         if fields:
             # Its own earliest time or time zone needs the planner; its own retry policy alone does not.

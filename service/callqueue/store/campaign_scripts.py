@@ -54,8 +54,6 @@ if ARGV[10] == '1' then
 end
 local out = {}
 local qa, sa = {}, {}
-local hq = cjson.encode({at=now, status='queued', source='api', detail={}})
-local hs = cjson.encode({at=now, status='scheduled', source='api', detail={}})
 local trace = ARGV[8]
 local created = {}
 for i = 0, n - 1 do
@@ -82,7 +80,8 @@ for i = 0, n - 1 do
     local ck = cpre .. id
     local status = replan and 'scheduled' or ARGV[b + 5]
     local f = {'call_id', id, 'phone_number', ARGV[b + 3], 'campaign_id', cid, 'call_config', ARGV[b + 4],
-      'created_at', now, 'seq', seq + i, 'status', status, 'wver', ARGV[5], 'retention_s', ARGV[3]}
+      'created_at', now, 'seq', seq + i, 'status', status, 'accepted_as', status, 'wver', ARGV[5],
+      'retention_s', ARGV[3]}
     if ARGV[b + 8] ~= '' then
       f[#f + 1] = 'zones'; f[#f + 1] = ARGV[b + 8]; f[#f + 1] = 'zone_source'; f[#f + 1] = ARGV[b + 9]
     end
@@ -104,8 +103,8 @@ for i = 0, n - 1 do
       sa[#sa + 1] = score
       sa[#sa + 1] = id
     end
+    -- The call is its hash alone: its first history entry is `created_at` and `accepted_as` (records.py).
     redis.call('HSET', ck, unpack(f))
-    redis.call('RPUSH', ck .. ':history', status == 'queued' and hq or hs)
     created[#created + 1] = id
     out[#out + 1] = 'created:' .. id .. ':' .. status
   end

@@ -18,6 +18,9 @@ DEAD_LETTERS_KEEP = 10_000  # newest dead-lettered results kept; older ones are 
 REJECTED_EVENTS_KEEP = 1_000  # newest samples of refused input kept
 AGENT_EVENTS_KEEP = 10_000  # approximate length the agent event stream is trimmed to (XTRIM MAXLEN ~)
 RECENT_CALLS_KEPT = 200  # newest call ids on the operator page's list (ids only: the calls expire on their own)
+# How far that list may grow past RECENT_CALLS_KEPT before ENQUEUE trims it back: one LTRIM per 64 calls, not one
+# per call (its reader only reads its head).
+RECENT_TRIM_SLACK = 64
 
 
 @dataclass(frozen=True)
@@ -214,7 +217,8 @@ class Keys:
     @property
     def recent(self) -> str:
         """List (newest first) of call ids as they were queued, for the operator page; trimmed to RECENT_CALLS_KEPT
-        on every enqueue. Bare ids: it keeps no call alive, and an id whose call expired is skipped when read."""
+        once it holds RECENT_TRIM_SLACK more. Bare ids: it keeps no call alive, and an id whose call expired is
+        skipped when read."""
         return f"{self.prefix}:recent"
 
     @property

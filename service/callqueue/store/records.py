@@ -1,4 +1,12 @@
-"""The call record as the API and the tracker see it, decoded from its Redis hash, history and attempt snapshots."""
+"""The call record as the API and the tracker see it, decoded from its Redis hash, history and attempt snapshots.
+
+A call's first history entry is not stored: enqueue (single and bulk) writes the call's hash and no history list, so
+accepting a call creates one key, not two. The record says everything that entry would (`created_at`, and
+`accepted_as`: the status it was accepted in), and the reader puts the entry ahead of the stored ones
+(`first_transition`, the one place that defines it). Every later change appends to the list as before, so a script
+that changes a call needs to know nothing of this. A record without `accepted_as` was written before: its list
+holds its first entry.
+"""
 
 from __future__ import annotations
 
@@ -50,6 +58,26 @@ class AttemptSnapshot:
         data = json.loads(raw)
         fields = data.get("fields") or {}
         return cls(int(data["attempt"]), CallStatus(data["outcome"]), int(data["ended_at"]), dict(fields))
+
+
+# Who accepted a call: the source of its first history entry, for a single enqueue and a bulk one alike.
+FIRST_SOURCE = "api"
+
+
+def first_transition(created_at_ms: int, status: CallStatus) -> Transition:
+    """A call's first history entry, from its record: accepted at created_at, in status `accepted_as`."""
+    return Transition(created_at_ms, status, FIRST_SOURCE, {})
+
+
+def _history(raw: dict[str, str], history: list[str]) -> tuple[Transition, ...]:
+    stored = tuple(
+        Transition(int(e["at"]), CallStatus(e["status"]), e["source"], e.get("detail") or {}, int(e.get("attempt", 1)))
+        for e in map(json.loads, history)
+    )
+    accepted_as = raw.get("accepted_as")
+    if not accepted_as:  # written before the first entry moved into the record: its list holds it
+        return stored
+    return (first_transition(int(raw["created_at"]), CallStatus(accepted_as)), *stored)
 
 
 def _opt_int(raw: str | None) -> int | None:
@@ -113,8 +141,8 @@ class CallRecord:
             call_config=json.loads(raw["call_config"]),
             status=CallStatus(raw["status"]),
             created_at_ms=int(raw["created_at"]),
-            updated_at_ms=int(raw.get("updated_at") or raw["created_at"]),  # bulk enqueue writes created_at only
-            attempts=int(raw.get("attempts", "0")),
+            updated_at_ms=int(raw.get("updated_at") or raw["created_at"]),  # enqueue writes created_at only
+            attempts=int(raw.get("attempts", "0")),  # written by the first claim
             request_uuid=raw.get("request_uuid"),
             call_uuid=raw.get("call_uuid"),
             dispatched_at_ms=_opt_int(raw.get("dispatched_at")),
@@ -126,12 +154,7 @@ class CallRecord:
             fingerprint=raw.get("fingerprint"),
             traceparent=raw.get("traceparent"),
             tracking=tracking,
-            history=tuple(
-                Transition(
-                    int(e["at"]), CallStatus(e["status"]), e["source"], e.get("detail") or {}, int(e.get("attempt", 1))
-                )
-                for e in map(json.loads, history)
-            ),
+            history=_history(raw, history),
             attempt=int(raw.get("attempt", "1")),
             starts_before=int(raw.get("starts_before", "0")),
             due_at_ms=_opt_int(raw.get("due_at")),

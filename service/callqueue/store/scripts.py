@@ -26,7 +26,7 @@ from callqueue.metrics.tally import TALLY_FINAL_LUA
 from callqueue.settings import PLAIN_BY_NAME
 from callqueue.states import IN_FLIGHT, RANK
 from callqueue.store.attempts import CALL_FIELDS
-from callqueue.store.keys import RECENT_CALLS_KEPT
+from callqueue.store.keys import RECENT_CALLS_KEPT, RECENT_TRIM_SLACK
 
 CLAIM_SCAN = 16  # campaigns looked at per claim, in turn order
 CLAIM_SKIP = 20  # calls one claim may set aside in a campaign (canceled, out of hours, suppressed) before moving on
@@ -167,20 +167,28 @@ local function unqueue(id, camp)
     redis.call('ZREM', camp .. ':scheduled', id)
   end
 end
+-- A campaign's keys stop expiring when a call joins it (refresh_expiry).
+local function campaign_keep(camp)
+  redis.call('PERSIST', camp)
+  redis.call('PERSIST', camp .. ':recent')
+  redis.call('PERSIST', camp .. ':pace')
+  redis.call('HDEL', camp, 'expiring')
+end
 local function campaign_join(cid, camp, retention)
   redis.call('ZADD', p .. ':campaigns', now, cid)
   redis.call('HSETNX', camp, 'created_at', now)
   if retention and retention ~= '' then redis.call('HSET', camp, 'retention_s', retention) end
-  redis.call('PERSIST', camp)
-  redis.call('PERSIST', camp .. ':recent')
-  redis.call('PERSIST', camp .. ':pace')
+  campaign_keep(camp)
 end
--- A campaign with nothing waiting or in flight expires after its retention; a new call brings it back.
+-- A campaign with nothing waiting or in flight expires after its retention; a new call brings it back. The
+-- `expiring` field says its keys were given an expiry, so ENQUEUE, which reads the campaign's hash anyway, knows
+-- without three PERSISTs per call whether there is one to take back (campaign_keep).
 local function refresh_expiry(camp)
   local live = redis.call('ZCARD', camp .. ':queued') + redis.call('ZCARD', camp .. ':scheduled')
     + redis.call('ZCARD', camp .. ':inflight')
   local ttl = tonumber(redis.call('HGET', camp, 'retention_s') or '') or {_CAMPAIGN_RETENTION_DEFAULT_S}
   if live == 0 and ttl > 0 then
+    redis.call('HSET', camp, 'expiring', '1')
     redis.call('EXPIRE', camp, ttl)
     redis.call('EXPIRE', camp .. ':recent', ttl)
     redis.call('EXPIRE', camp .. ':pace', ttl)
@@ -272,12 +280,16 @@ end
 
 record = function(id, cur, new, source, detail_json)
   local ck = p .. ':call:' .. id
-  local n = attempt_no(ck)
-  local cid, camp, counted = campaign_of(ck)
-  if not counted then camp = nil end
+  -- One read: the attempt (attempt_no) and the campaign, if the call is counted in it (campaign_of).
+  local f = redis.call('HMGET', ck, 'attempt', 'campaign_id', 'wver')
+  local n = tonumber(f[1] or '1')
+  local cid, camp = f[2], nil
+  if cid and f[3] then camp = p .. ':campaign:' .. cid end
   redis.call('HSET', ck, 'status', new, 'updated_at', now)
   local entry = {{at=now, status=new, source=source, detail=cjson.decode(detail_json)}}
   if n > 1 then entry.attempt = n end
+  -- Appended after the first entry, which the record holds (`accepted_as`, records.py): the first change creates
+  -- the list.
   redis.call('RPUSH', ck .. ':history', cjson.encode(entry))
   if cur and cur ~= '' then redis.call('HINCRBY', p .. ':counts', cur, -1) end
   redis.call('HINCRBY', p .. ':counts', new, 1)
@@ -345,13 +357,21 @@ end
 # ({'full', waiting}). A replay of a known Idempotency-Key is answered even then. The key lives as long as its call
 # (see expire_call). A call goes `queued` unless its campaign has calling hours or it has its own not_before or time
 # zone: then `scheduled`, for the planner (campaigns/planner.py). A canceled campaign takes no new calls. The id
-# goes on the `recent` list (the operator page's latest calls), trimmed to RECENT_CALLS_KEPT: the list holds bare
-# ids, so it keeps no call alive, and its reader skips an id whose call has expired.
-# The hot path, so it stands alone: no _PRELUDE (building its tables and functions on every call cost more than
-# the writes), and every command does something for a new call: `record` and `queue_ready` are inlined as they act
-# on a call that has just been created (attempt 1, counted, not in flight), one HSET writes the whole record, the
-# campaign's `created_at`/`retention_s` are written only when they change, and `recent` is trimmed only when it grew
-# past RECENT_CALLS_KEPT. The writes are the ones record/queue_ready/schedule/campaign_join make.
+# goes on the `recent` list (the operator page's latest calls): the list holds bare ids, so it keeps no call alive,
+# and its reader skips an id whose call has expired.
+# The hot path, so it stands alone (no _PRELUDE: building its tables and functions on every call cost more than the
+# writes) and does only what changes something for a new call; what Redis spends per script is mostly per command
+# called and per value converted, so:
+# - the call is one key, its hash, written by one HSET: its first history entry is the record's created_at and
+#   accepted_as (records.py), so there is no history list until it changes; `attempts` and `updated_at` are left to
+#   the first change (readers default them: 0, created_at); the fingerprint is kept only with an Idempotency-Key (the
+#   one thing it is for);
+# - `record` and `queue_ready` are inlined, as they act on a call just created (attempt 1, counted, not in flight);
+# - the campaign's `created_at`/`retention_s` are written only when they change, its keys are PERSISTed only when
+#   refresh_expiry gave them an expiry (`expiring`), and `recent` is trimmed back to RECENT_CALLS_KEPT once it grew
+#   RECENT_TRIM_SLACK past it (its reader reads the head), not on every call;
+# - numbers are passed to Redis as strings made once (a Lua number is formatted again for every command it is
+#   passed to).
 ENQUEUE = f"""
 local p = ARGV[1]
 local id = ARGV[2]
@@ -362,19 +382,19 @@ if idem ~= '' then
 end
 local cid = ARGV[7]
 local camp = p .. ':campaign:' .. cid
-local c = redis.call('HMGET', camp, 'state', 'hours', 'wver', 'created_at', 'retention_s')
+local c = redis.call('HMGET', camp, 'state', 'hours', 'wver', 'created_at', 'retention_s', 'expiring')
 if c[1] == 'canceled' then return {{'campaign_canceled'}} end
 local held = redis.call('ZCARD', p .. ':queued') + redis.call('ZCARD', p .. ':scheduled')
 if held >= tonumber(ARGV[9]) then return {{'full', tostring(held)}} end
 local opts = ARGV[11] == '{{}}' and {{}} or cjson.decode(ARGV[11])
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local seq = redis.call('INCR', p .. ':seq')
+local now = t[1] .. string.format('%03d', t[2] / 1000)  -- ms, as the prelude's `now`
+local seq = string.format('%d', redis.call('INCR', p .. ':seq'))
 local ck = p .. ':call:' .. id
 local planned = c[2] == '1' or opts.plan
 local status = planned and 'scheduled' or 'queued'
 local rec = {{'call_id', id, 'phone_number', ARGV[6], 'campaign_id', cid, 'call_config', ARGV[8], 'created_at', now,
-  'seq', seq, 'attempts', 0, 'fingerprint', ARGV[4], 'retention_s', ARGV[5], 'wver', c[3] or '0'}}
+  'seq', seq, 'retention_s', ARGV[5], 'wver', c[3] or '0', 'status', status, 'accepted_as', status}}
 for k, v in pairs(opts.fields or {{}}) do
   rec[#rec + 1] = k
   rec[#rec + 1] = tostring(v)
@@ -382,6 +402,8 @@ end
 if idem ~= '' then
   rec[#rec + 1] = 'idempotency_key'
   rec[#rec + 1] = idem
+  rec[#rec + 1] = 'fingerprint'
+  rec[#rec + 1] = ARGV[4]
 end
 if ARGV[10] ~= '' then
   rec[#rec + 1] = 'traceparent'
@@ -391,14 +413,10 @@ if planned then
   rec[#rec + 1] = 'waiting_for'
   rec[#rec + 1] = 'planning'
 end
-rec[#rec + 1] = 'status'
-rec[#rec + 1] = status
-rec[#rec + 1] = 'updated_at'
-rec[#rec + 1] = now
 redis.call('HSET', ck, unpack(rec))
 if idem ~= '' then redis.call('SET', p .. ':idem:' .. idem, id) end
-if redis.call('LPUSH', p .. ':recent', id) > {RECENT_CALLS_KEPT} then
-  redis.call('LTRIM', p .. ':recent', 0, {RECENT_CALLS_KEPT - 1})
+if redis.call('LPUSH', p .. ':recent', id) > {RECENT_CALLS_KEPT + RECENT_TRIM_SLACK} then
+  redis.call('LTRIM', p .. ':recent', '0', '{RECENT_CALLS_KEPT - 1}')
 end
 -- The campaign (campaign_join): seen now, created once, its retention as given, none of its keys expiring.
 redis.call('ZADD', p .. ':campaigns', now, cid)
@@ -407,21 +425,22 @@ if not c[4] then camp_fields = {{'created_at', now}} end
 local retention = opts.campaign_retention
 if retention and retention ~= '' and tostring(retention) ~= c[5] then
   camp_fields[#camp_fields + 1] = 'retention_s'
-  camp_fields[#camp_fields + 1] = retention
+  camp_fields[#camp_fields + 1] = tostring(retention)
 end
 if #camp_fields > 0 then redis.call('HSET', camp, unpack(camp_fields)) end
-redis.call('PERSIST', camp)
-redis.call('PERSIST', camp .. ':recent')
-redis.call('PERSIST', camp .. ':pace')
-redis.call('HINCRBY', camp, 'total', 1)
--- Its first status (record): history, the queue's and the campaign's counts.
-redis.call('RPUSH', ck .. ':history', '{{"at":' .. string.format('%d', now) .. ',"status":"' .. status
-  .. '","source":"api","detail":{{}}}}')
-redis.call('HINCRBY', p .. ':counts', status, 1)
-redis.call('HINCRBY', camp, 'n:' .. status, 1)
+if c[6] then
+  redis.call('PERSIST', camp)
+  redis.call('PERSIST', camp .. ':recent')
+  redis.call('PERSIST', camp .. ':pace')
+  redis.call('HDEL', camp, 'expiring')
+end
+redis.call('HINCRBY', camp, 'total', '1')
+-- Its first status (record): the queue's and the campaign's counts (the history entry is `accepted_as`).
+redis.call('HINCRBY', p .. ':counts', status, '1')
+redis.call('HINCRBY', camp, 'n:' .. status, '1')
 if planned then
   -- schedule: the planner sets when it is due.
-  local due = tonumber(opts.due or 0)
+  local due = string.format('%d', tonumber(opts.due or 0))
   redis.call('ZADD', p .. ':scheduled', due, id)
   redis.call('ZADD', camp .. ':scheduled', due, id)
   return {{'created', id, 'scheduled'}}
@@ -430,8 +449,7 @@ end
 redis.call('ZADD', p .. ':queued', seq, id)
 redis.call('ZADD', camp .. ':queued', seq, id)
 if c[1] ~= 'paused' then
-  local vtime = tonumber(redis.call('GET', p .. ':campaigns:vtime') or '0')
-  redis.call('ZADD', p .. ':campaigns:ready', 'NX', vtime, cid)
+  redis.call('ZADD', p .. ':campaigns:ready', 'NX', redis.call('GET', p .. ':campaigns:vtime') or '0', cid)
 end
 return {{'created', id, 'queued'}}
 """

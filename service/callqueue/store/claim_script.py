@@ -10,7 +10,7 @@ campaign first in turn is active and under its limits, and the call at its head 
 hours, planned under the campaign's current hours and not suppressed. Then it makes exactly the writes the full
 claim (scripts.CLAIM_FULL: choose_next, then `record`) would make. Anything else (a paused or busy campaign first in
 turn, a head call to plan again, suppress or skip) is answered `slow` with nothing changed, and CallStore.claim runs
-CLAIM_FULL, which decides it with all the rules. tests/queue/test_claim_read.py holds the two to the same writes.
+CLAIM_FULL, which decides it with all the rules. tests/campaigns/test_claim_read.py holds the two to the same writes.
 
 Per claim it drops what need not happen every time: the global pace is trimmed when a start is added to it (as the
 campaign's is), not on every poll; the head call is taken with one ZPOPMIN; the claim's fields are written with one

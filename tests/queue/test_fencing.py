@@ -151,7 +151,8 @@ def test_a_worker_resuming_after_its_call_was_claimed_again_stops_without_writin
         agent.answer = answer
         worker = DispatchWorker(store, agent, settings, "worker-a")  # type: ignore[arg-type]
         a = await store.claim(RATE, SLOTS, 0, "worker-a")
-        stuck = asyncio.create_task(worker.dispatch(call_id, a.token))
+        assert a.record is not None
+        stuck = asyncio.create_task(worker.dispatch(a.record, a.token))
         await agent.started.wait()
         [(_, reconciler)] = await store.take_over_dispatches(LEASE)
         await store.requeue(call_id, {"reason": "agent has no record"}, fence=reconciler)

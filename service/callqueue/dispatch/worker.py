@@ -63,8 +63,8 @@ class DispatchWorker:
                     self.lease_ms,
                     self.worker_id,
                 )
-                if claim.outcome == "claimed" and claim.call_id:
-                    await self.dispatch(claim.call_id, claim.token)
+                if claim.outcome == "claimed" and claim.record:
+                    await self.dispatch(claim.record, claim.token)
                 elif claim.outcome == "suppressed":
                     log.warning("call %s: Call status changed: queued → suppressed (number on the suppression list)",
                                 claim.call_id)  # fmt: skip
@@ -81,18 +81,16 @@ class DispatchWorker:
                 log.exception("dispatch worker %s: unexpected error; continuing", self.worker_id)
                 await sleep_or_stop(stop, 1.0)
 
-    async def dispatch(self, call_id: str, token: int) -> None:
-        """Start the claimed call; every write names `token`, the claim's fencing token."""
+    async def dispatch(self, record: CallRecord, token: int) -> None:
+        """Start the claimed call (`record`: as the claim returned it, no separate read); every write names `token`,
+        the claim's fencing token."""
         try:
-            await self._dispatch(call_id, token)
+            await self._dispatch(record, token)
         except StaleClaim:
             return  # the store logged the refused write once, with both tokens; the call is another's now
 
-    async def _dispatch(self, call_id: str, token: int) -> None:
-        record = await self.store.get(call_id)
-        if record is None:
-            log.error("claimed call %s has no record; skipping", call_id)
-            return
+    async def _dispatch(self, record: CallRecord, token: int) -> None:
+        call_id = record.call_id
         bind_call(call_id, record.traceparent)  # log lines and the agent's /start carry the call's trace
         body = start_body(record, self.settings.public_base_url)
         attempt = record.attempts

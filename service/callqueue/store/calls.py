@@ -16,8 +16,9 @@ from callqueue.clock import Clock, SystemClock
 from callqueue.ids import new_call_id
 from callqueue.settings import PLAIN_BY_NAME
 from callqueue.states import CallStatus
-from callqueue.store import campaign_scripts, scripts
+from callqueue.store import campaign_scripts, claim_script, scripts
 from callqueue.store.attempts import split_attempt_id
+from callqueue.store.claim_script import CLAIMED_FIELDS
 from callqueue.store.keys import Keys
 from callqueue.store.records import CallRecord
 
@@ -65,12 +66,14 @@ class StaleClaim(Exception):
 
 @dataclass(frozen=True)
 class Claim:
-    """What a claim attempt returned: a call to start (with its fencing token), or why not and how long to wait."""
+    """What a claim attempt returned: a call to start (with its fencing token and its record, as far as a worker
+    uses it: CallRecord.from_claim), or why not and how long to wait."""
 
     outcome: Literal["claimed", "wait", "full", "empty", "blocked", "skipped", "suppressed"]
     call_id: str | None = None
     wait_ms: int = 0
     token: int = 0
+    record: CallRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -157,7 +160,7 @@ class CallStore:
                 "ENQUEUE",
                 "KEEP_FINISHED",
                 "SPEND_CALLBACK",
-                "CLAIM",
+                "CLAIM_FULL",
                 "PACE_RETRY",
                 "TRANSITION",
                 "MARK_DISPATCHED",
@@ -169,6 +172,7 @@ class CallStore:
                 "RESCHEDULE",
             )
         }
+        self._scripts["CLAIM"] = redis.register_script(claim_script.CLAIM)
         for name in (
             "ENQUEUE_BATCH",
             "PLAN_DUE",
@@ -268,16 +272,26 @@ class CallStore:
     async def claim(
         self, rate: int, max_in_flight: int, lease_ms: int, worker_id: str, clock_ms: int | None = None
     ) -> Claim:
-        """The next call under the global limits and the campaigns' turns; calling hours read at `clock_ms`."""
+        """The next call under the global limits and the campaigns' turns; calling hours read at `clock_ms`.
+
+        One round trip in the plain case (claim_script.CLAIM); two when that one leaves the decision to the full
+        rules (CLAIM_FULL). A claimed call comes with its record (Claim.record)."""
         clock = self.clock.now_ms() if clock_ms is None else clock_ms
-        result = await self._run("CLAIM", rate, max_in_flight, lease_ms, worker_id, clock)
-        if result[0] == "wait":
+        args: list[str | int] = [self._prefix, rate, max_in_flight, lease_ms, worker_id, clock]
+        result = await self._scripts["CLAIM"](args=args)
+        if result[0] == "slow":
+            result = await self._scripts["CLAIM_FULL"](args=args)
+        outcome = result[0]
+        if outcome == "claimed":
+            call_id, token = result[1], int(result[2])
+            fields = {name: value for name, value in zip(CLAIMED_FIELDS, result[5:], strict=True) if value is not None}
+            record = CallRecord.from_claim(call_id, token, int(result[3]), int(result[4]), fields)
+            return Claim("claimed", call_id=call_id, token=token, record=record)
+        if outcome == "wait":
             return Claim("wait", wait_ms=int(result[1]))
-        if result[0] == "claimed":
-            return Claim("claimed", call_id=result[1], token=int(result[2]))
-        if result[0] in ("skipped", "suppressed"):
-            return Claim(result[0], call_id=result[1])  # type: ignore[arg-type]
-        return Claim(result[0])  # type: ignore[arg-type]
+        if outcome in ("skipped", "suppressed"):
+            return Claim(outcome, call_id=result[1])
+        return Claim(outcome)
 
     async def pace_retry(self, call_id: str, rate: int, lease_ms: int, *, fence: int | None = None) -> tuple[str, int]:
         """Take a pacing slot for another start attempt: ('ok', attempt) | ('wait', ms) | ('lost', 0).

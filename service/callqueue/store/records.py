@@ -170,6 +170,26 @@ class CallRecord:
             claim_token=int(raw.get("lease", "0")),
         )
 
+    @classmethod
+    def from_claim(cls, call_id: str, token: int, attempts: int, now_ms: int, fields: dict[str, str]) -> CallRecord:
+        """The record as a claim returns it (store/claim_script.py): `dispatching` under claim `token`, with the
+        fields a dispatch worker uses (`fields`: CLAIMED_FIELDS that the hash holds). No history, ended attempts or
+        tracking fields: the worker reads none of them, and a claim does not ship them."""
+        return cls(
+            call_id=call_id,
+            phone_number=fields["phone_number"],
+            campaign_id=fields["campaign_id"],
+            call_config=json.loads(fields["call_config"]),
+            status=CallStatus.DISPATCHING,
+            created_at_ms=int(fields["created_at"]),
+            updated_at_ms=now_ms,
+            attempts=attempts,
+            traceparent=fields.get("traceparent"),
+            attempt=int(fields.get("attempt", "1")),
+            starts_before=int(fields.get("starts_before", "0")),
+            claim_token=token,
+        )
+
     def attempt_view(self, attempt: int) -> CallRecord:
         """The record as it stood for one attempt: that attempt's fields, outcome and history only."""
         history = tuple(t for t in self.history if t.attempt == attempt)

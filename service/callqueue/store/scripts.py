@@ -6,7 +6,7 @@ primary, not Redis Cluster.)
 
 Campaigns live in the same steps: `record` keeps each campaign's counts, and when an attempt ends it takes the
 campaign's decisions atomically with the outcome (`on_final`: outcome per attempt, circuit breaker, redial).
-Which campaign's call is dialled next is `choose_next`, kept apart from the CLAIM script's limits. The scripts
+Which campaign's call is dialled next is `choose_next`, kept apart from the CLAIM_FULL script's limits. The scripts
 that only campaigns use are in campaign_scripts.py.
 """
 
@@ -26,6 +26,7 @@ from callqueue.metrics.tally import TALLY_FINAL_LUA
 from callqueue.settings import PLAIN_BY_NAME
 from callqueue.states import IN_FLIGHT, RANK
 from callqueue.store.attempts import CALL_FIELDS
+from callqueue.store.claim_script import CLAIMED_REPLY
 from callqueue.store.keys import RECENT_CALLS_KEPT, RECENT_TRIM_SLACK
 
 CLAIM_SCAN = 16  # campaigns looked at per claim, in turn order
@@ -542,8 +543,10 @@ local function choose_next(clock)
 end
 """
 
+# The claim with all the rules (every campaign in turn, calls planned again, suppressed or skipped): what
+# CallStore.claim runs when claim_script.CLAIM, its plain-case fast path, answers `slow`. The same ARGV and reply.
 # ARGV: prefix, rate, max_in_flight, lease_ms, worker_id, clock_ms (the service clock calling hours are read with)
-CLAIM = (
+CLAIM_FULL = (
     _PRELUDE
     + CHOOSE_NEXT
     + """
@@ -561,8 +564,8 @@ redis.call('ZADD', p .. ':dispatching', now + tonumber(ARGV[4]), id)
 redis.call('ZADD', p .. ':pace', now, id .. ':' .. attempt)
 local _, camp = campaign_of(ck)
 if camp then campaign_pace(camp, id .. ':' .. attempt) end
-return {'claimed', id, tostring(token)}
 """
+    + CLAIMED_REPLY
 )
 
 # A further start attempt of a call the worker already holds. ARGV: prefix, rate, call_id, lease_ms, fence|''

@@ -1,0 +1,106 @@
+"""The claim's hot path: one script that takes the next call and returns what a dispatch worker needs to start it.
+
+A dispatch worker used to CLAIM and then read the record (2 round trips); the claim now answers with the record's
+fields itself (`CLAIMED_FIELDS`: what `start_body`, the attempt id and the start-request count use; not the
+history or ended attempts, which the worker never reads).
+
+It stands alone, without scripts.py's _PRELUDE: building the prelude's tables and ~40 functions on every run cost
+more Redis time than the claim's own writes. So it handles only the plain case, the one almost every claim is: the
+campaign first in turn is active and under its limits, and the call at its head is `queued`, inside its calling
+hours, planned under the campaign's current hours and not suppressed. Then it makes exactly the writes the full
+claim (scripts.CLAIM_FULL: choose_next, then `record`) would make. Anything else (a paused or busy campaign first in
+turn, a head call to plan again, suppress or skip) is answered `slow` with nothing changed, and CallStore.claim runs
+CLAIM_FULL, which decides it with all the rules. tests/campaigns/test_claim_read.py holds the two to the same writes.
+
+Per claim it drops what need not happen every time: the global pace is trimmed when a start is added to it (as the
+campaign's is), not on every poll; the head call is taken with one ZPOPMIN; the claim's fields are written with one
+HSET; the campaigns' virtual time is written only when it moves.
+"""
+
+from __future__ import annotations
+
+# What a claim returns after ('claimed', call id, token, attempts, now): the record's fields a worker uses, in
+# this order (None when the hash lacks the field). CallRecord.from_claim builds the record from them.
+CLAIMED_FIELDS = ("phone_number", "campaign_id", "call_config", "attempt", "starts_before", "traceparent", "created_at")
+_HMGET = ", ".join(f"'{name}'" for name in CLAIMED_FIELDS)
+
+# ARGV: prefix, rate, max_in_flight, lease_ms, worker_id, clock_ms (the service clock calling hours are read with).
+# Returns {'claimed', id, token, attempts, now, CLAIMED_FIELDS...} | {'wait', ms} | {'full'} | {'empty'} | {'slow'}.
+CLAIM = f"""
+local p = ARGV[1]
+local worker = ARGV[5]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local clock = tonumber(ARGV[6] or now)
+local pace = p .. ':pace'
+-- pace_wait: starts in the last second against the global rate.
+if redis.call('ZCOUNT', pace, now - 999, '+inf') >= tonumber(ARGV[2]) then
+  local first = redis.call('ZRANGEBYSCORE', pace, now - 999, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  return {{'wait', tostring(math.max(1, tonumber(first[2]) + 1000 - now))}}
+end
+if redis.call('ZCARD', p .. ':inflight') >= tonumber(ARGV[3]) then return {{'full'}} end
+-- choose_next, first campaign in turn only.
+local ready = p .. ':campaigns:ready'
+local turn = redis.call('ZRANGE', ready, 0, 0, 'WITHSCORES')
+if #turn == 0 then return {{'empty'}} end
+local cid, pass = turn[1], tonumber(turn[2])
+local camp = p .. ':campaign:' .. cid
+local c = redis.call('HMGET', camp, 'state', 'max_inflight', 'rate', 'weight', 'wver')
+if c[1] == 'paused' or c[1] == 'canceled' then return {{'slow'}} end
+if c[2] and redis.call('ZCARD', camp .. ':inflight') >= tonumber(c[2]) then return {{'slow'}} end
+if c[3] and redis.call('ZCOUNT', camp .. ':pace', now - 999, '+inf') >= tonumber(c[3]) then return {{'slow'}} end
+local head = redis.call('ZPOPMIN', camp .. ':queued')
+if #head == 0 then return {{'slow'}} end
+local id = head[1]
+local ck = p .. ':call:' .. id
+local f = redis.call('HMGET', ck, 'status', 'window_close', 'wver', 'attempts', 'lease', {_HMGET})
+-- f[6..12]: CLAIMED_FIELDS
+if f[1] ~= 'queued' or (f[2] and tonumber(f[2]) <= clock) or (f[3] or '0') ~= (c[5] or '0')
+    or (f[6] and redis.call('HEXISTS', p .. ':suppressed', f[6]) == 1) then
+  redis.call('ZADD', camp .. ':queued', head[2], id)  -- back where it was: CLAIM_FULL decides it
+  return {{'slow'}}
+end
+redis.call('ZREM', p .. ':queued', id)
+local vtime = tonumber(redis.call('GET', p .. ':campaigns:vtime') or '0')
+if pass > vtime then redis.call('SET', p .. ':campaigns:vtime', tostring(pass)) end
+if redis.call('ZCARD', camp .. ':queued') > 0 then
+  redis.call('ZADD', ready, 'XX', pass + 1 / (tonumber(c[4]) or 1), cid)
+else
+  redis.call('ZREM', ready, cid)
+end
+-- The claim: next start request, next fencing token, its worker; `record` queued -> dispatching.
+local attempts = (tonumber(f[4]) or 0) + 1
+local token = (tonumber(f[5]) or 0) + 1
+redis.call('HSET', ck, 'attempts', attempts, 'lease', token, 'worker', worker, 'status', 'dispatching',
+  'updated_at', now)
+local entry = {{at=now, status='dispatching', source='dispatcher', detail={{attempt=attempts, worker=worker,
+  claim=token}}}}
+local n = tonumber(f[9] or '1')
+if n > 1 then entry.attempt = n end
+redis.call('RPUSH', ck .. ':history', cjson.encode(entry))
+redis.call('HINCRBY', p .. ':counts', 'queued', -1)
+redis.call('HINCRBY', p .. ':counts', 'dispatching', 1)
+redis.call('ZADD', p .. ':inflight', 'NX', now, id)
+local own = f[7] and (p .. ':campaign:' .. f[7])  -- the call's campaign (counted in it when it has a wver)
+if own and f[3] then
+  redis.call('HINCRBY', own, 'n:queued', -1)
+  redis.call('HINCRBY', own, 'n:dispatching', 1)
+  redis.call('ZADD', own .. ':inflight', 'NX', now, id)
+end
+redis.call('ZADD', p .. ':dispatching', now + tonumber(ARGV[4]), id)
+redis.call('ZADD', pace, now, id .. ':' .. attempts)
+redis.call('ZREMRANGEBYSCORE', pace, '-inf', now - 60000)
+if own then
+  redis.call('ZADD', own .. ':pace', now, id .. ':' .. attempts)
+  redis.call('ZREMRANGEBYSCORE', own .. ':pace', '-inf', now - 60000)
+end
+return {{'claimed', id, tostring(token), tostring(attempts), tostring(now), f[6], f[7], f[8], f[9], f[10], f[11],
+  f[12]}}
+"""
+
+# The tail CLAIM_FULL answers a claim with: the same reply as CLAIM's (its caller has `ck`, `id`, `token`,
+# `attempt` = the start requests, `now`).
+CLAIMED_REPLY = f"""
+local claimed = redis.call('HMGET', ck, {_HMGET})
+return {{'claimed', id, tostring(token), tostring(attempt), tostring(now), unpack(claimed)}}
+"""

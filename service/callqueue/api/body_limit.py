@@ -20,6 +20,17 @@ class BodyTooSlow(Exception):
     pass
 
 
+def _literal_prefix(pattern: str) -> str:
+    """The characters every match of an anchored pattern starts with (up to its first special character)."""
+    text = pattern.removeprefix("^")
+    if "|" in text:  # an alternative may start otherwise
+        return ""
+    end = next((i for i, c in enumerate(text) if c in "\\.^$*+?{}[]|()"), len(text))
+    if end < len(text) and text[end] in "*?{":  # the character before may occur zero times
+        end -= 1
+    return text[: max(end, 0)]
+
+
 class BodyLimitMiddleware:
     """`larger` maps path patterns to their own limit and advice (bulk enqueue takes megabytes)."""
 
@@ -34,8 +45,13 @@ class BodyLimitMiddleware:
         self.max_bytes = max_bytes
         self.read_timeout_s = read_timeout_s
         self.larger = [(re.compile(pattern), limit, advice) for pattern, (limit, advice) in (larger or {}).items()]
+        # The literal start of each pattern (`^/api/campaigns/[^/]+/calls$` → `/api/campaigns/`): a path that starts
+        # with none of them matches none of them.
+        self._prefixes = tuple(_literal_prefix(pattern) for pattern in (larger or {}))
 
     def _limit(self, path: str) -> tuple[int, str]:
+        if not path.startswith(self._prefixes):  # most paths (every enqueue) skip the patterns
+            return self.max_bytes, "send a smaller call_config"
         for pattern, limit, advice in self.larger:
             if pattern.match(path):
                 return limit, advice

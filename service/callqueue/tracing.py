@@ -58,7 +58,12 @@ def parse_cloud_trace(value: str | None) -> TraceContext | None:
 
 def from_headers(headers: Mapping[str, str]) -> TraceContext:
     """The request's trace (traceparent first, then X-Cloud-Trace-Context), or a new one started here."""
-    found = parse_traceparent(headers.get("traceparent")) or parse_cloud_trace(headers.get("x-cloud-trace-context"))
+    return from_values(headers.get("traceparent"), headers.get("x-cloud-trace-context"))
+
+
+def from_values(traceparent: str | None, cloud_trace: str | None) -> TraceContext:
+    """`from_headers` for the two headers already read (the enqueue reads its headers in one pass)."""
+    found = parse_traceparent(traceparent) or parse_cloud_trace(cloud_trace)
     if found is not None:
         return found
     ids = secrets.token_hex(24)  # one read of the system's randomness for both ids (the enqueue hot path)

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from callqueue.api.admission import queue_full_response
-from callqueue.api.content import require_media
+from callqueue.api.content import check_media
 from callqueue.api.deps import RuntimeDep, StoreDep, get_runtime
 from callqueue.api.errors import error_responses
 from callqueue.api.models import QueueCallRequest, QueuedCall
@@ -20,7 +20,7 @@ from callqueue.clients.plivo import PlivoError, PlivoRateLimited
 from callqueue.ids import CALL_ID_PATTERN, CALL_ID_RULE, is_call_id, shown
 from callqueue.states import FINAL, CallStatus
 from callqueue.store.calls import CampaignCanceled, QueueFull, same_call
-from callqueue.tracing import bind_call, from_headers
+from callqueue.tracing import bind_call, from_values
 
 log = logging.getLogger("callqueue.api")
 router = APIRouter(prefix="/api/calls", tags=["calls"])
@@ -76,6 +76,21 @@ _QUEUE_OPENAPI: dict[str, Any] = {
 }
 
 
+# The headers the enqueue reads, found in one pass over the request's raw headers (uvicorn gives the names in lower
+# case; the first of a repeated header counts, as with Request.headers.get).
+_HOT_HEADERS = {b"content-type": 0, b"idempotency-key": 1, b"traceparent": 2, b"x-cloud-trace-context": 3}
+
+
+def _hot_headers(request: Request) -> list[str | None]:
+    """Content-Type, Idempotency-Key, traceparent and X-Cloud-Trace-Context (None when absent)."""
+    found: list[str | None] = [None, None, None, None]
+    for name, value in request.scope["headers"]:
+        at = _HOT_HEADERS.get(name)
+        if at is not None and found[at] is None:
+            found[at] = value.decode("latin-1")
+    return found
+
+
 def _accepted(call_id: str, status: str) -> Response:
     """202 for a new call, the bytes JSONResponse would make, written directly (the hot path): the id is hex and
     the status a state name, so there is nothing to escape."""
@@ -100,8 +115,8 @@ async def queue_call(request: Request) -> Response:
     and nothing is written."""
     runtime = await get_runtime(request)  # what RuntimeDep does, without FastAPI's dependency solving per request
     store, settings = runtime.store, runtime.settings
-    require_media(request)
-    idempotency_key = request.headers.get("idempotency-key")
+    content_type, idempotency_key, traceparent, cloud_trace = _hot_headers(request)
+    check_media(content_type or "")
     raw = await request.body()
     try:
         body = QueueCallRequest.model_validate_json(raw)
@@ -114,7 +129,7 @@ async def queue_call(request: Request) -> Response:
         raise RequestValidationError(errors, body=raw)
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
         raise HTTPException(422, f"Idempotency-Key header: must be 1 to {IDEMPOTENCY_KEY_MAX} characters")
-    trace = from_headers(request.headers)
+    trace = from_values(traceparent, cloud_trace)
     fields = body.own_options()
     try:
         result = await store.enqueue(

@@ -81,6 +81,8 @@ def create_app(settings: Settings, *, background: bool = True, clock: Clock | No
     # The API's routes are tried first (a request goes down the list until one matches): the docs' five routes in
     # front of them cost every enqueue a few µs of failed matches. No API path overlaps a docs path.
     app.router.routes[:] = [r for r in app.router.routes if all(r is not d for d in docs_routes)] + docs_routes
+    if not webhooks_only:
+        calls.serve_queue_first(app)
     app.add_middleware(CallbackTally)
     # Bulk enqueue and suppression lists take up to 10,000 entries: MAX_BULK_BODY_BYTES.
     larger = {

@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
+from starlette.requests import ClientDisconnect
 
 from callqueue.api.admission import queue_full_response
 from callqueue.api.content import check_media
@@ -91,6 +92,20 @@ def _hot_headers(request: Request) -> list[str | None]:
     return found
 
 
+async def _read_body(request: Request) -> bytes:
+    """The body, as Request.body() reads it (ClientDisconnect if the client leaves first), without its async
+    generator: a request body is one or a few messages."""
+    chunks: list[bytes] = []
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.request":
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        elif message["type"] == "http.disconnect":
+            raise ClientDisconnect
+
+
 def _accepted(call_id: str, status: str) -> Response:
     """202 for a new call, the bytes JSONResponse would make, written directly (the hot path): the id is hex and
     the status a state name, so there is nothing to escape."""
@@ -120,7 +135,7 @@ async def queue_call(request: Request) -> Response:
     store, settings = runtime.store, runtime.settings
     content_type, idempotency_key, traceparent, cloud_trace = _hot_headers(request)
     check_media(content_type or "")
-    raw = await request.body()
+    raw = await _read_body(request)
     try:
         body = QueueCallRequest.model_validate_json(raw)
     except ValidationError as exc:

@@ -329,19 +329,24 @@ def http_section(results: dict[int, dict[str, list[WrkRun]]]) -> list[str]:
     return [*lines, ""]
 
 
-def run() -> str:
+SECTIONS = ("core", "http")
+
+
+def run(which: str = "all") -> str:
+    """The enqueue section of bench/results.md; `which`: core, http or all (`make bench` runs all)."""
+    if which not in (*SECTIONS, "all"):
+        raise SystemExit(f"usage: python -m bench.enqueue [core|http|all] (got {which!r})")
     sync_redis.Redis.from_url(redis_url()).flushdb()
-    core = asyncio.run(core_enqueue())
-    http = http_enqueue()
+    lines = ["## Enqueue", ""]
+    if which in ("core", "all"):
+        lines += core_section(asyncio.run(core_enqueue()))
+    if which in ("http", "all"):
+        lines += http_section(http_enqueue())
     sync_redis.Redis.from_url(redis_url()).flushdb()
-    return "\n".join(["## Enqueue", "", *core_section(core), *http_section(http)])
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    which = sys.argv[1:] or ["core", "http"]
-    out: list[str] = []
-    if "core" in which:
-        out += core_section(asyncio.run(core_enqueue()))
-    if "http" in which:
-        out += http_section(http_enqueue())
-    print("\n".join(out))
+    if len(sys.argv) > 2:
+        raise SystemExit("usage: python -m bench.enqueue [core|http|all]")
+    print(run(sys.argv[1] if len(sys.argv) > 1 else "all"))

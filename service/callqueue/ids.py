@@ -12,8 +12,8 @@ arrive in a path are checked the same way (campaign ids: CAMPAIGN_ID_PATTERN, ph
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 
 MAX_ATTEMPTS = 10  # dial attempts of one call at most (a retry policy's max_attempts is bounded by it)
 ATTEMPT_SEPARATOR = "."
@@ -34,8 +34,15 @@ _ATTEMPT_ID = re.compile(ATTEMPT_ID_PATTERN)
 _CAMPAIGN_ID = re.compile(CAMPAIGN_ID_PATTERN)
 
 
+# A version 4 UUID from 16 random bytes, as uuid.uuid4() makes it, without building the UUID object (a third of the
+# cost; every enqueue makes one).
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
 def new_call_id() -> str:
-    return uuid.uuid4().hex
+    """32 lowercase hex digits: a random (version 4) UUID."""
+    return f"{int.from_bytes(os.urandom(16)) & _UUID4_CLEAR | _UUID4_SET:032x}"
 
 
 def is_call_id(value: str) -> bool:

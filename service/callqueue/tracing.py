@@ -36,7 +36,9 @@ class TraceContext:
 
 
 def parse_traceparent(value: str | None) -> TraceContext | None:
-    match = _TRACEPARENT.match((value or "").strip().lower())
+    if not value:
+        return None
+    match = _TRACEPARENT.match(value.strip().lower())
     if not match or match[1] == "ff" or match[2] == _ZERO_TRACE or match[3] == _ZERO_SPAN:
         return None
     return TraceContext(match[2], match[3], bool(int(match[4], 16) & 1))
@@ -44,7 +46,9 @@ def parse_traceparent(value: str | None) -> TraceContext | None:
 
 def parse_cloud_trace(value: str | None) -> TraceContext | None:
     """`TRACE_ID/SPAN_ID;o=1`, the span id in decimal (Cloud Run's front end adds this header)."""
-    match = _CLOUD_TRACE.match((value or "").strip())
+    if not value:
+        return None
+    match = _CLOUD_TRACE.match(value.strip())
     if not match or match[1].lower() == _ZERO_TRACE:
         return None
     span = int(match[2]) if match[2] else 0
@@ -54,8 +58,16 @@ def parse_cloud_trace(value: str | None) -> TraceContext | None:
 
 def from_headers(headers: Mapping[str, str]) -> TraceContext:
     """The request's trace (traceparent first, then X-Cloud-Trace-Context), or a new one started here."""
-    found = parse_traceparent(headers.get("traceparent")) or parse_cloud_trace(headers.get("x-cloud-trace-context"))
-    return found or TraceContext(secrets.token_hex(16), secrets.token_hex(8), False)
+    return from_values(headers.get("traceparent"), headers.get("x-cloud-trace-context"))
+
+
+def from_values(traceparent: str | None, cloud_trace: str | None) -> TraceContext:
+    """`from_headers` for the two headers already read (the enqueue reads its headers in one pass)."""
+    found = parse_traceparent(traceparent) or parse_cloud_trace(cloud_trace)
+    if found is not None:
+        return found
+    ids = secrets.token_hex(24)  # one read of the system's randomness for both ids (the enqueue hot path)
+    return TraceContext(ids[:32], ids[32:], False)
 
 
 current_call_id: ContextVar[str | None] = ContextVar("callqueue_call_id", default=None)

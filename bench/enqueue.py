@@ -47,9 +47,9 @@ HARNESS_COMMANDS = {"info", "flushdb", "dbsize", "script|load", "script", "ping"
 
 # What each side does per enqueue, read from its code (the measured commands and keys are printed beside it).
 WHAT = {
-    "ours": "1 round trip (EVALSHA): admission check, call hash + history list + queue/campaign indexes; no expiry "
-    "until the call is final",
-    "ours + Idempotency-Key": "as ours, plus the key's lookup and its own key",
+    "ours": "1 round trip (EVALSHA): admission check, call hash (its first history entry included) + queue/campaign "
+    "indexes; no expiry until the call is final",
+    "ours + Idempotency-Key": "as ours, plus the key's lookup, its own key and the call's fingerprint",
     "saq": "1 round trip (EVALSHA): job string + incomplete zset + queued list; no expiry; saq caps itself at 20 "
     "concurrent ops (its default)",
     "arq": "3 round trips, 6 top-level commands (WATCH, EXISTS, MULTI/PSETEX/ZADD/EXEC): job string with a PX "

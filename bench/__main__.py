@@ -105,7 +105,8 @@ def main(argv: list[str]) -> int:
             "# Benchmark results",
             "",
             f"Run {started_at:%Y-%m-%d %H:%M} UTC with `make bench` on: {context}.",
-            "Figures come from this one run, except sections stamped as rerun on their own; `make bench` refreshes all.",
+            "Figures come from this one run, except sections stamped as rerun on their own;"
+            " `make bench` refreshes all.",
             "",
         ]
         RESULTS.write_text("\n".join(header + parts))

@@ -70,7 +70,7 @@ class Claim:
     """What a claim attempt returned: a call to start (with its fencing token and its record, as far as a worker
     uses it: CallRecord.from_claim), or why not and how long to wait."""
 
-    outcome: Literal["claimed", "wait", "full", "empty", "blocked", "skipped", "suppressed"]
+    outcome: Literal["claimed", "wait", "full", "empty", "blocked", "suppressed"]
     call_id: str | None = None
     wait_ms: int = 0
     token: int = 0
@@ -311,7 +311,7 @@ class CallStore:
             return Claim("claimed", call_id=call_id, token=token, record=record)
         if outcome == "wait":
             return Claim("wait", wait_ms=int(result[1]))
-        if outcome in ("skipped", "suppressed"):
+        if outcome == "suppressed":
             return Claim(outcome, call_id=result[1])
         return Claim(outcome)
 

@@ -30,15 +30,18 @@ CLAIM = f"""
 local p = ARGV[1]
 local worker = ARGV[5]
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local clock = tonumber(ARGV[6] or now)
+local nows = t[1] .. string.format('%03d', t[2] / 1000)  -- ms, as the prelude's `now`
+local now = tonumber(nows)
+local clock = tonumber(ARGV[6] or nows)
+local recent = string.format('%d', now - 999)  -- the last second
 local pace = p .. ':pace'
 -- pace_wait: starts in the last second against the global rate.
-if redis.call('ZCOUNT', pace, now - 999, '+inf') >= tonumber(ARGV[2]) then
-  local first = redis.call('ZRANGEBYSCORE', pace, now - 999, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+if redis.call('ZCOUNT', pace, recent, '+inf') >= tonumber(ARGV[2]) then
+  local first = redis.call('ZRANGEBYSCORE', pace, recent, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
   return {{'wait', tostring(math.max(1, tonumber(first[2]) + 1000 - now))}}
 end
-if redis.call('ZCARD', p .. ':inflight') >= tonumber(ARGV[3]) then return {{'full'}} end
+local inflight = p .. ':inflight'
+if redis.call('ZCARD', inflight) >= tonumber(ARGV[3]) then return {{'full'}} end
 -- choose_next, first campaign in turn only.
 local ready = p .. ':campaigns:ready'
 local turn = redis.call('ZRANGE', ready, 0, 0, 'WITHSCORES')
@@ -48,8 +51,9 @@ local camp = p .. ':campaign:' .. cid
 local c = redis.call('HMGET', camp, 'state', 'max_inflight', 'rate', 'weight', 'wver')
 if c[1] == 'paused' or c[1] == 'canceled' then return {{'slow'}} end
 if c[2] and redis.call('ZCARD', camp .. ':inflight') >= tonumber(c[2]) then return {{'slow'}} end
-if c[3] and redis.call('ZCOUNT', camp .. ':pace', now - 999, '+inf') >= tonumber(c[3]) then return {{'slow'}} end
-local head = redis.call('ZPOPMIN', camp .. ':queued')
+if c[3] and redis.call('ZCOUNT', camp .. ':pace', recent, '+inf') >= tonumber(c[3]) then return {{'slow'}} end
+local queued = camp .. ':queued'
+local head = redis.call('ZPOPMIN', queued)
 if #head == 0 then return {{'slow'}} end
 local id = head[1]
 local ck = p .. ':call:' .. id
@@ -57,45 +61,49 @@ local f = redis.call('HMGET', ck, 'status', 'window_close', 'wver', 'attempts', 
 -- f[6..12]: CLAIMED_FIELDS
 if f[1] ~= 'queued' or (f[2] and tonumber(f[2]) <= clock) or (f[3] or '0') ~= (c[5] or '0')
     or (f[6] and redis.call('HEXISTS', p .. ':suppressed', f[6]) == 1) then
-  redis.call('ZADD', camp .. ':queued', head[2], id)  -- back where it was: CLAIM_FULL decides it
+  redis.call('ZADD', queued, head[2], id)  -- back where it was: CLAIM_FULL decides it
   return {{'slow'}}
 end
 redis.call('ZREM', p .. ':queued', id)
 local vtime = tonumber(redis.call('GET', p .. ':campaigns:vtime') or '0')
 if pass > vtime then redis.call('SET', p .. ':campaigns:vtime', tostring(pass)) end
-if redis.call('ZCARD', camp .. ':queued') > 0 then
+if redis.call('ZCARD', queued) > 0 then
   redis.call('ZADD', ready, 'XX', pass + 1 / (tonumber(c[4]) or 1), cid)
 else
   redis.call('ZREM', ready, cid)
 end
 -- The claim: next start request, next fencing token, its worker; `record` queued -> dispatching.
-local attempts = (tonumber(f[4]) or 0) + 1
-local token = (tonumber(f[5]) or 0) + 1
+local attempts = string.format('%d', (tonumber(f[4]) or 0) + 1)
+local token = string.format('%d', (tonumber(f[5]) or 0) + 1)
 redis.call('HSET', ck, 'attempts', attempts, 'lease', token, 'worker', worker, 'status', 'dispatching',
-  'updated_at', now)
-local entry = {{at=now, status='dispatching', source='dispatcher', detail={{attempt=attempts, worker=worker,
-  claim=token}}}}
+  'updated_at', nows)
+-- The history entry `record` makes (cjson.encode of at, status, source, detail, attempt after the first), written
+-- out: the same JSON for a worker id that needs no escaping, cjson's encoding of one that does.
+local wj = string.find(worker, '^[%w%-_.:]*$') and ('"' .. worker .. '"') or cjson.encode(worker)
 local n = tonumber(f[9] or '1')
-if n > 1 then entry.attempt = n end
-redis.call('RPUSH', ck .. ':history', cjson.encode(entry))
-redis.call('HINCRBY', p .. ':counts', 'queued', -1)
-redis.call('HINCRBY', p .. ':counts', 'dispatching', 1)
-redis.call('ZADD', p .. ':inflight', 'NX', now, id)
-local own = f[7] and (p .. ':campaign:' .. f[7])  -- the call's campaign (counted in it when it has a wver)
+redis.call('RPUSH', ck .. ':history', '{{"at":' .. nows .. ',"status":"dispatching","source":"dispatcher",'
+  .. '"detail":{{"attempt":' .. attempts .. ',"worker":' .. wj .. ',"claim":' .. token .. '}}'
+  .. (n > 1 and (',"attempt":' .. f[9] .. '}}') or '}}'))
+local counts = p .. ':counts'
+redis.call('HINCRBY', counts, 'queued', '-1')
+redis.call('HINCRBY', counts, 'dispatching', '1')
+redis.call('ZADD', inflight, 'NX', nows, id)
+-- the call's campaign (counted in it when it has a wver): the campaign in turn, as its queue held the call
+local own = f[7] and (f[7] == cid and camp or (p .. ':campaign:' .. f[7]))
 if own and f[3] then
-  redis.call('HINCRBY', own, 'n:queued', -1)
-  redis.call('HINCRBY', own, 'n:dispatching', 1)
-  redis.call('ZADD', own .. ':inflight', 'NX', now, id)
+  redis.call('HINCRBY', own, 'n:queued', '-1')
+  redis.call('HINCRBY', own, 'n:dispatching', '1')
+  redis.call('ZADD', own .. ':inflight', 'NX', nows, id)
 end
-redis.call('ZADD', p .. ':dispatching', now + tonumber(ARGV[4]), id)
-redis.call('ZADD', pace, now, id .. ':' .. attempts)
-redis.call('ZREMRANGEBYSCORE', pace, '-inf', now - 60000)
+redis.call('ZADD', p .. ':dispatching', string.format('%d', now + tonumber(ARGV[4])), id)
+local start, old = id .. ':' .. attempts, string.format('%d', now - 60000)
+redis.call('ZADD', pace, nows, start)
+redis.call('ZREMRANGEBYSCORE', pace, '-inf', old)
 if own then
-  redis.call('ZADD', own .. ':pace', now, id .. ':' .. attempts)
-  redis.call('ZREMRANGEBYSCORE', own .. ':pace', '-inf', now - 60000)
+  redis.call('ZADD', own .. ':pace', nows, start)
+  redis.call('ZREMRANGEBYSCORE', own .. ':pace', '-inf', old)
 end
-return {{'claimed', id, tostring(token), tostring(attempts), tostring(now), f[6], f[7], f[8], f[9], f[10], f[11],
-  f[12]}}
+return {{'claimed', id, token, attempts, nows, f[6], f[7], f[8], f[9], f[10], f[11], f[12]}}
 """
 
 # The tail CLAIM_FULL answers a claim with: the same reply as CLAIM's (its caller has `ck`, `id`, `token`,

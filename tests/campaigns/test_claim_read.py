@@ -4,6 +4,8 @@ rules (CLAIM_FULL) write."""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 import re
 from typing import Any
@@ -16,6 +18,7 @@ from callqueue.clock import OffsetClock
 from callqueue.dispatch.start_request import start_body
 from callqueue.states import CallStatus
 from callqueue.store.calls import CallStore
+from callqueue.store.claim_script import CLAIMED_FIELDS
 from callqueue.store.records import CallRecord
 from tests.campaigns.conftest import new_number, run_store
 from tests.campaigns.test_redial import REDIAL, configure, end, plan
@@ -87,6 +90,33 @@ def test_a_suppressed_or_replanned_call_comes_with_no_record(
         return [(c.outcome, c.record) for c in (suppressed, replanned)]
 
     assert run_store(redis_url, key_prefix, clock, body) == [("suppressed", None), ("empty", None)]
+
+
+def test_the_claimed_record_is_the_record_its_constructor_makes() -> None:
+    """from_claim builds the record without the dataclass's __init__ (the hot path): every field is what __init__
+    gives for the same values, the defaults included, and no two records share a mutable default."""
+    fields = ("+14155550100", "c", '{"flow_name": "f"}', "2", "3", TRACE, "1700000000000")
+    fast = CallRecord.from_claim("id", 7, 4, 1700000000500, *fields)
+    slow = CallRecord(
+        call_id="id",
+        phone_number="+14155550100",
+        campaign_id="c",
+        call_config={"flow_name": "f"},
+        status=CallStatus.DISPATCHING,
+        created_at_ms=1700000000000,
+        updated_at_ms=1700000000500,
+        attempts=4,
+        traceparent=TRACE,
+        attempt=2,
+        starts_before=3,
+        claim_token=7,
+    )
+    assert fast == slow and vars(fast) == vars(slow) and dataclasses.replace(fast) == fast
+    assert fast.tracking is not CallRecord.from_claim("id", 7, 4, 1, *fields).tracking
+    bare = CallRecord.from_claim("id", 1, 1, 1, "+14155550100", "c", "{}", None, None, None, "1")
+    assert (bare.attempt, bare.starts_before, bare.traceparent) == (1, 0, None)
+    # A claim's reply carries CLAIMED_FIELDS in from_claim's order (CallStore.claim passes them positionally).
+    assert tuple(inspect.signature(CallRecord.from_claim).parameters)[4:] == CLAIMED_FIELDS
 
 
 # --- the plain-case script against the full rules -------------------------------------------------------------

@@ -65,10 +65,16 @@ if f[1] ~= 'queued' or (f[2] and tonumber(f[2]) <= clock) or (f[3] or '0') ~= (c
   return {{'slow'}}
 end
 redis.call('ZREM', p .. ':queued', id)
-local vtime = tonumber(redis.call('GET', p .. ':campaigns:vtime') or '0')
-if pass > vtime then redis.call('SET', p .. ':campaigns:vtime', tostring(pass)) end
+-- A whole pass (every campaign of weight 1) is written as Redis answered it: the bytes tostring and Redis's own
+-- formatting of the number make, without formatting it.
+local whole = #turn[2] <= 14 and not string.find(turn[2], '%D')
+local vkey = p .. ':campaigns:vtime'
+if pass > tonumber(redis.call('GET', vkey) or '0') then
+  redis.call('SET', vkey, whole and turn[2] or tostring(pass))
+end
 if redis.call('ZCARD', queued) > 0 then
-  redis.call('ZADD', ready, 'XX', pass + 1 / (tonumber(c[4]) or 1), cid)
+  local stride = 1 / (tonumber(c[4]) or 1)
+  redis.call('ZADD', ready, 'XX', (whole and stride == 1) and string.format('%d', pass + 1) or pass + stride, cid)
 else
   redis.call('ZREM', ready, cid)
 end

@@ -173,7 +173,8 @@ def test_the_plain_case_script_writes_what_the_full_rules_write(
 ) -> None:
     """Each claim runs from the same state three times: the plain-case script alone, CLAIM_FULL alone, and
     CallStore.claim. The plain case answers as the full rules do and leaves the same state; when it leaves the
-    decision to them (`slow`) it has changed nothing; CallStore.claim ends where CLAIM_FULL does."""
+    decision to them (`slow`) it has changed nothing; CallStore.claim ends where CLAIM_FULL does. Then, at the global
+    rate, both answer `wait` and leave everything as it was."""
 
     async def body(store: CallStore) -> list[str]:
         campaigns = CampaignStore(store)
@@ -211,6 +212,18 @@ def test_the_plain_case_script_writes_what_the_full_rules_write(
                 assert await _state(store.redis, prefix) == after_full
                 assert (claim.outcome, claim.call_id) == (full[0], full[1] if len(full) > 1 else None)
                 outcomes.append(claim.outcome)
+            # At the global rate: both answer `wait` and write nothing, not even a trim of starts a minute old
+            # (a pace set is trimmed when a start is added to it).
+            seconds, micros = await store.redis.time()
+            now = seconds * 1000 + micros // 1000
+            for pace in (store.keys.pace, store.keys.campaign_pace("light")):
+                await store.redis.zadd(pace, {"long-ago:1": now - 120_000, "ahead:1": now + 600_000})
+            before, start = await _dump(raw, prefix), await _state(store.redis, prefix)
+            fast = await store.script("CLAIM")(args=[prefix, 1, *args[1:]])
+            after_fast = await _state(store.redis, prefix)
+            await _restore(raw, prefix, before)
+            full = await store.script("CLAIM_FULL")(args=[prefix, 1, *args[1:]])
+            assert fast[0] == full[0] == "wait" and after_fast == start == await _state(store.redis, prefix)
         finally:
             await raw.aclose()
         assert slow >= 2  # the suppressed number and the capped campaign at its cap went through the full rules

@@ -4,6 +4,8 @@ rules (CLAIM_FULL) write."""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 import re
 from typing import Any
@@ -16,6 +18,7 @@ from callqueue.clock import OffsetClock
 from callqueue.dispatch.start_request import start_body
 from callqueue.states import CallStatus
 from callqueue.store.calls import CallStore
+from callqueue.store.claim_script import CLAIMED_FIELDS
 from callqueue.store.records import CallRecord
 from tests.campaigns.conftest import new_number, run_store
 from tests.campaigns.test_redial import REDIAL, configure, end, plan
@@ -89,6 +92,33 @@ def test_a_suppressed_or_replanned_call_comes_with_no_record(
     assert run_store(redis_url, key_prefix, clock, body) == [("suppressed", None), ("empty", None)]
 
 
+def test_the_claimed_record_is_the_record_its_constructor_makes() -> None:
+    """from_claim builds the record without the dataclass's __init__ (the hot path): every field is what __init__
+    gives for the same values, the defaults included, and no two records share a mutable default."""
+    fields = ("+14155550100", "c", '{"flow_name": "f"}', "2", "3", TRACE, "1700000000000")
+    fast = CallRecord.from_claim("id", 7, 4, 1700000000500, *fields)
+    slow = CallRecord(
+        call_id="id",
+        phone_number="+14155550100",
+        campaign_id="c",
+        call_config={"flow_name": "f"},
+        status=CallStatus.DISPATCHING,
+        created_at_ms=1700000000000,
+        updated_at_ms=1700000000500,
+        attempts=4,
+        traceparent=TRACE,
+        attempt=2,
+        starts_before=3,
+        claim_token=7,
+    )
+    assert fast == slow and vars(fast) == vars(slow) and dataclasses.replace(fast) == fast
+    assert fast.tracking is not CallRecord.from_claim("id", 7, 4, 1, *fields).tracking
+    bare = CallRecord.from_claim("id", 1, 1, 1, "+14155550100", "c", "{}", None, None, None, "1")
+    assert (bare.attempt, bare.starts_before, bare.traceparent) == (1, 0, None)
+    # A claim's reply carries CLAIMED_FIELDS in from_claim's order (CallStore.claim passes them positionally).
+    assert tuple(inspect.signature(CallRecord.from_claim).parameters)[4:] == CLAIMED_FIELDS
+
+
 # --- the plain-case script against the full rules -------------------------------------------------------------
 
 
@@ -108,7 +138,7 @@ def _norm(value: Any) -> Any:
 
 
 async def _state(r: Redis, prefix: str) -> dict[str, Any]:
-    """Every key under the prefix, its value by type, times masked."""
+    """Every key under the prefix, its value by type, times masked (JSON in a hash compared parsed)."""
     out: dict[str, Any] = {f"{prefix}:campaigns:vtime": "0"}  # absent and "0" are the same virtual time
     async for key in r.scan_iter(f"{prefix}:*"):
         kind = await r.type(key)
@@ -116,8 +146,8 @@ async def _state(r: Redis, prefix: str) -> dict[str, Any]:
             out[key] = _norm(await r.hgetall(key))  # type: ignore[misc]
         elif kind == "zset":
             out[key] = sorted(_norm(await r.zrange(key, 0, -1, withscores=True)))
-        elif kind == "list":
-            out[key] = _norm(await r.lrange(key, 0, -1))  # type: ignore[misc]
+        elif kind == "list":  # compared byte for byte (a history entry as cjson writes it), times masked
+            out[key] = [re.sub(r"\b1\d{12}\b", "T", v) for v in await r.lrange(key, 0, -1)]  # type: ignore[misc]
         elif kind == "set":
             out[key] = sorted(await r.smembers(key))  # type: ignore[misc]
         else:
@@ -143,7 +173,8 @@ def test_the_plain_case_script_writes_what_the_full_rules_write(
 ) -> None:
     """Each claim runs from the same state three times: the plain-case script alone, CLAIM_FULL alone, and
     CallStore.claim. The plain case answers as the full rules do and leaves the same state; when it leaves the
-    decision to them (`slow`) it has changed nothing; CallStore.claim ends where CLAIM_FULL does."""
+    decision to them (`slow`) it has changed nothing; CallStore.claim ends where CLAIM_FULL does. Then, at the global
+    rate, both answer `wait` and leave everything as it was."""
 
     async def body(store: CallStore) -> list[str]:
         campaigns = CampaignStore(store)
@@ -154,12 +185,17 @@ def test_the_plain_case_script_writes_what_the_full_rules_write(
         blocked = new_number()
         await store.enqueue(blocked, "light", CONFIG)
         await campaigns.suppress([blocked], "STOP")
+        await configure(store, "again", retry=REDIAL)  # a call on its second attempt
+        await end(store, (await store.enqueue(new_number(), "again", CONFIG)).call_id, CallStatus.BUSY)
+        await plan(store, clock)
+        clock.advance(600_000)
+        await plan(store, clock)
         prefix, args = store.keys.prefix, (RATE, SLOTS, LEASE, "w", clock.now_ms())
         raw = Redis.from_url(redis_url)  # DUMP and RESTORE take bytes
         outcomes: list[str] = []
         slow = 0
         try:
-            for _ in range(10):
+            for _ in range(11):
                 before, start = await _dump(raw, prefix), await _state(store.redis, prefix)
                 fast = await store.script("CLAIM")(args=[prefix, *args])
                 after_fast = await _state(store.redis, prefix)
@@ -176,10 +212,22 @@ def test_the_plain_case_script_writes_what_the_full_rules_write(
                 assert await _state(store.redis, prefix) == after_full
                 assert (claim.outcome, claim.call_id) == (full[0], full[1] if len(full) > 1 else None)
                 outcomes.append(claim.outcome)
+            # At the global rate: both answer `wait` and write nothing, not even a trim of starts a minute old
+            # (a pace set is trimmed when a start is added to it).
+            seconds, micros = await store.redis.time()
+            now = seconds * 1000 + micros // 1000
+            for pace in (store.keys.pace, store.keys.campaign_pace("light")):
+                await store.redis.zadd(pace, {"long-ago:1": now - 120_000, "ahead:1": now + 600_000})
+            before, start = await _dump(raw, prefix), await _state(store.redis, prefix)
+            fast = await store.script("CLAIM")(args=[prefix, 1, *args[1:]])
+            after_fast = await _state(store.redis, prefix)
+            await _restore(raw, prefix, before)
+            full = await store.script("CLAIM_FULL")(args=[prefix, 1, *args[1:]])
+            assert fast[0] == full[0] == "wait" and after_fast == start == await _state(store.redis, prefix)
         finally:
             await raw.aclose()
         assert slow >= 2  # the suppressed number and the capped campaign at its cap went through the full rules
         return outcomes
 
     outcomes = run_store(redis_url, key_prefix, clock, body)
-    assert outcomes.count("claimed") == 6 and outcomes.count("suppressed") == 1, outcomes
+    assert outcomes.count("claimed") == 7 and outcomes.count("suppressed") == 1, outcomes

@@ -19,7 +19,6 @@ from callqueue.settings import PLAIN_BY_NAME
 from callqueue.states import CallStatus
 from callqueue.store import campaign_scripts, claim_script, scripts
 from callqueue.store.attempts import split_attempt_id
-from callqueue.store.claim_script import CLAIMED_FIELDS
 from callqueue.store.keys import Keys
 from callqueue.store.records import CallRecord
 
@@ -194,13 +193,16 @@ class CallStore:
             self._scripts[name] = redis.register_script(getattr(campaign_scripts, name))
 
     async def _run(self, name: str, *args: Any, keys: list[str] | None = None) -> list[str]:
-        result = await self._scripts[name](keys=keys or [], args=[self._prefix, *args])
+        if keys:
+            result = await self._scripts[name](keys=keys, args=[self._prefix, *args])
+        else:
+            result = await self._evalsha(name, *args)
         return [_s(x) for x in result] if isinstance(result, list) else [_s(result)]
 
     async def _evalsha(self, name: str, *args: Any) -> Any:
-        """A keyless script by its digest, straight through the client (the hot path: redis-py's script wrapper
-        costs more Python than the call itself); a Redis that lost its scripts (restarted, SCRIPT FLUSH) gets it
-        loaded again by the wrapper."""
+        """A keyless script by its digest, straight through the client (every script but CLAIM_DUE: redis-py's
+        script wrapper costs more Python than the call itself); a Redis that lost its scripts (restarted, SCRIPT
+        FLUSH, a failover) gets it loaded again by the wrapper, which runs it."""
         script = self._scripts[name]
         try:
             return await self.redis.execute_command(  # type: ignore[no-untyped-call]
@@ -299,15 +301,14 @@ class CallStore:
         One round trip in the plain case (claim_script.CLAIM); two when that one leaves the decision to the full
         rules (CLAIM_FULL). A claimed call comes with its record (Claim.record)."""
         clock = self.clock.now_ms() if clock_ms is None else clock_ms
-        args: list[str | int] = [self._prefix, rate, max_in_flight, lease_ms, worker_id, clock]
-        result = await self._scripts["CLAIM"](args=args)
+        result = await self._evalsha("CLAIM", rate, max_in_flight, lease_ms, worker_id, clock)
         if result[0] == "slow":
-            result = await self._scripts["CLAIM_FULL"](args=args)
+            result = await self._evalsha("CLAIM_FULL", rate, max_in_flight, lease_ms, worker_id, clock)
         outcome = result[0]
         if outcome == "claimed":
+            # id, token, start requests, Redis time, then CLAIMED_FIELDS: from_claim's arguments in its order.
             call_id, token = result[1], int(result[2])
-            fields = {name: value for name, value in zip(CLAIMED_FIELDS, result[5:], strict=True) if value is not None}
-            record = CallRecord.from_claim(call_id, token, int(result[3]), int(result[4]), fields)
+            record = CallRecord.from_claim(call_id, token, int(result[3]), int(result[4]), *result[5:])
             return Claim("claimed", call_id=call_id, token=token, record=record)
         if outcome == "wait":
             return Claim("wait", wait_ms=int(result[1]))

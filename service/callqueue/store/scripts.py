@@ -336,8 +336,10 @@ local function set_fields(id, fields_json, overwrite)
   end
 end
 
+-- The pace sets (the global one, and each campaign's) hold every start (`{{call id}}:{{start request}}`) by its time.
+-- Every reader counts a score range, so a set is trimmed to its last minute when a start is added to it, not on
+-- every look (claim_script.CLAIM does the same).
 local function pace_wait(rate)
-  redis.call('ZREMRANGEBYSCORE', p .. ':pace', '-inf', now - 60000)
   if redis.call('ZCOUNT', p .. ':pace', now - 999, '+inf') >= rate then
     local first = redis.call('ZRANGEBYSCORE', p .. ':pace', now - 999, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
     return math.max(1, tonumber(first[2]) + 1000 - now)
@@ -345,10 +347,12 @@ local function pace_wait(rate)
   return 0
 end
 
-local function campaign_pace(camp, start_id)
-  redis.call('ZADD', camp .. ':pace', now, start_id)
-  redis.call('ZREMRANGEBYSCORE', camp .. ':pace', '-inf', now - 60000)
+local function add_start(pace, start_id)
+  redis.call('ZADD', pace, now, start_id)
+  redis.call('ZREMRANGEBYSCORE', pace, '-inf', now - 60000)
 end
+
+local function campaign_pace(camp, start_id) add_start(camp .. ':pace', start_id) end
 """
 # ARGV: prefix, call_id, idempotency_key|'', fingerprint, retention_s, phone, campaign, config_json, max_queued,
 #       traceparent|'', options_json
@@ -467,10 +471,7 @@ return {{'created', id, 'queued'}}
 CHOOSE_NEXT = """
 local function campaign_busy(camp, c)
   if c[2] and redis.call('ZCARD', camp .. ':inflight') >= tonumber(c[2]) then return true end
-  if c[3] then
-    redis.call('ZREMRANGEBYSCORE', camp .. ':pace', '-inf', now - 60000)
-    if redis.call('ZCOUNT', camp .. ':pace', now - 999, '+inf') >= tonumber(c[3]) then return true end
-  end
+  if c[3] and redis.call('ZCOUNT', camp .. ':pace', now - 999, '+inf') >= tonumber(c[3]) then return true end
   return false
 end
 
@@ -561,7 +562,7 @@ local token = redis.call('HINCRBY', ck, 'lease', 1)
 redis.call('HSET', ck, 'worker', ARGV[5])
 record(id, 'queued', 'dispatching', 'dispatcher', cjson.encode({attempt=attempt, worker=ARGV[5], claim=token}))
 redis.call('ZADD', p .. ':dispatching', now + tonumber(ARGV[4]), id)
-redis.call('ZADD', p .. ':pace', now, id .. ':' .. attempt)
+add_start(p .. ':pace', id .. ':' .. attempt)
 local _, camp = campaign_of(ck)
 if camp then campaign_pace(camp, id .. ':' .. attempt) end
 """
@@ -581,7 +582,7 @@ local wait = pace_wait(tonumber(ARGV[2]))
 if wait > 0 then return {'wait', tostring(wait)} end
 local attempt = redis.call('HINCRBY', ck, 'attempts', 1)
 redis.call('ZADD', p .. ':dispatching', 'XX', now + tonumber(ARGV[4]), id)
-redis.call('ZADD', p .. ':pace', now, id .. ':' .. attempt)
+add_start(p .. ':pace', id .. ':' .. attempt)
 local _, camp = campaign_of(ck)
 if camp then campaign_pace(camp, id .. ':' .. attempt) end
 return {'ok', tostring(attempt)}

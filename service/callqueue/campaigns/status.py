@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from callqueue.campaigns.store import CampaignView
+from callqueue.campaigns.store import CampaignView, call_counts
 from callqueue.states import SETTLED, CallStatus
 from callqueue.store.records import iso
 
 
 def campaign_status(view: CampaignView, raw: dict[str, Any], now_ms: int) -> dict[str, Any]:
     fields: dict[str, str] = raw["fields"]
-    by_status = {k[2:]: int(v) for k, v in fields.items() if k.startswith("n:") and int(v) > 0}
+    by_status, total = call_counts(fields)
     per_attempt: dict[str, dict[str, int]] = {}
     for key, value in fields.items():
         if key.startswith("o:") and int(value) > 0:
             _, attempt, outcome = key.split(":", 2)
             per_attempt.setdefault(attempt, {})[outcome] = int(value)
-    total = int(fields.get("total", "0"))
     settled = sum(n for s, n in by_status.items() if s in {x.value for x in SETTLED})
     waiting = raw["queued"] + raw["scheduled"]
     per_s = raw["starts_last_minute"] / 60

@@ -17,6 +17,17 @@ from callqueue.store.calls import CallStore, _s
 CANCEL_CHUNK = 500
 
 
+def call_counts(fields: dict[str, str]) -> tuple[dict[str, int], int]:
+    """A campaign's calls per current status (`n:{status}` of its hash, those above 0) and their total.
+
+    Every counted call is in exactly one status (a change moves its count from one to the other), so the total is
+    the sum of every `n:` field, negative ones included (a hash recreated by a late outcome holds a -1 and a +1):
+    no `total` is kept beside them, one write fewer per enqueue. A `total` field left by an older version counted
+    the same calls and is not read."""
+    counts = {k[2:]: int(v) for k, v in fields.items() if k.startswith("n:")}
+    return {s: n for s, n in counts.items() if n > 0}, sum(counts.values())
+
+
 @dataclass(frozen=True)
 class CampaignView:
     """A campaign's settings as the planner and bulk enqueue use them, with the version they were read at."""
@@ -49,8 +60,8 @@ class CampaignStore:
     # --- settings -------------------------------------------------------------------------------------------
 
     async def view(self, campaign_id: str) -> CampaignView:
-        raw = await self.redis.hmget(self.keys.campaign(campaign_id), ["settings", "state", "wver", "total"])  # type: ignore[misc]
-        settings_json, state, wver, total = (_s(v) if v is not None else None for v in raw)
+        raw = await self.redis.hmget(self.keys.campaign(campaign_id), ["settings", "state", "wver", "created_at"])  # type: ignore[misc]
+        settings_json, state, wver, created_at = (_s(v) if v is not None else None for v in raw)
         settings = CampaignSettings()
         if settings_json:
             try:
@@ -63,7 +74,7 @@ class CampaignStore:
             configured=settings_json is not None,
             state=state or "active",
             wver=wver or "0",
-            exists=settings_json is not None or total is not None,
+            exists=settings_json is not None or created_at is not None,
         )
 
     async def put_settings(self, campaign_id: str, settings: CampaignSettings, retention_s: int) -> CampaignView:
@@ -200,13 +211,13 @@ class CampaignStore:
             fields = {_s(k): _s(v) for k, v in replies[4 * n].items()}
             if not fields:
                 continue
-            by_status = {k[2:]: int(v) for k, v in fields.items() if k.startswith("n:") and int(v) > 0}
+            by_status, total = call_counts(fields)
             out.append(
                 {
                     "campaign_id": cid,
                     "state": fields.get("state", "active"),
                     "paused_by": fields.get("paused_by"),
-                    "total": int(fields.get("total", "0")),
+                    "total": total,
                     "queued": int(replies[4 * n + 1]),
                     "scheduled": int(replies[4 * n + 2]),
                     "in_flight": int(replies[4 * n + 3]),

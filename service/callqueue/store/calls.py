@@ -138,14 +138,6 @@ def _refuse_stale(result: list[str], attempt_id: str, mine: int | None, action: 
     raise StaleClaim(call_id, mine, current, action)
 
 
-def _options_json(options: dict[str, Any]) -> str:
-    """The ENQUEUE script's options as JSON; the API's usual case (its campaign's retention alone) written
-    directly, the bytes json.dumps makes."""
-    if options.keys() == {"campaign_retention"} and type(options["campaign_retention"]) is int:
-        return f'{{"campaign_retention": {options["campaign_retention"]}}}'
-    return json.dumps(options) if options else "{}"
-
-
 def _default(name: str) -> int:
     return int(PLAIN_BY_NAME[name].default or 0)
 
@@ -246,12 +238,12 @@ class CallStore:
         fingerprint = (
             _digest(_fingerprint_text(phone_number, campaign_id, call_config, config_json)) if idempotency_key else ""
         )
-        options: dict[str, Any] = {}
+        # A call without options of its own (the usual case) passes '{}', which the script does not decode.
+        options = "{}"
         if fields:
             # Its own earliest time or time zone needs the planner; its own retry policy alone does not.
-            options.update(fields=fields, plan=bool(fields.keys() & {"not_before", "zones"}), due=due_ms or 0)
-        if campaign_retention_s:
-            options["campaign_retention"] = campaign_retention_s
+            plan = bool(fields.keys() & {"not_before", "zones"})
+            options = json.dumps({"fields": fields, "plan": plan, "due": due_ms or 0})
         result = await self._evalsha(
             "ENQUEUE",
             new_call_id(),
@@ -263,7 +255,8 @@ class CallStore:
             config_json,
             max_queued if max_queued is not None else _default("MAX_QUEUED_CALLS"),
             traceparent or "",
-            _options_json(options),
+            options,
+            campaign_retention_s or "",
         )
         outcome = _s(result[0])
         if outcome == "full":

@@ -80,8 +80,9 @@ class Keys:
 
     def campaign(self, campaign_id: str) -> str:
         """Hash: a campaign's settings (JSON and the flat fields scripts read), state, pause reason, and counts:
-        `total`, `n:{status}` (calls per current status), `o:{attempt}:{outcome}` (outcomes per attempt).
-        Expires `retention_s` after its last call ends (CAMPAIGN_RETENTION); a new call brings it back."""
+        `n:{status}` (calls per current status; their sum is its total), `o:{attempt}:{outcome}` (outcomes per
+        attempt); `seen_s`, the second its score in `campaigns` was last set by a new call. Expires `retention_s`
+        after its last call ends (CAMPAIGN_RETENTION); a new call brings it back."""
         return f"{self.prefix}:campaign:{campaign_id}"
 
     def campaign_queued(self, campaign_id: str) -> str:
@@ -106,7 +107,8 @@ class Keys:
 
     @property
     def campaigns(self) -> str:
-        """Sorted set: campaign ids by their last new call or settings (ms); the planner drops expired ones."""
+        """Sorted set: campaign ids by their last new call or settings (ms; new calls move it at most once a
+        second); the planner drops expired ones."""
         return f"{self.prefix}:campaigns"
 
     @property

@@ -175,8 +175,11 @@ local function campaign_keep(camp)
   redis.call('PERSIST', camp .. ':pace')
   redis.call('HDEL', camp, 'expiring')
 end
+-- Seen now: its score in `campaigns` (the index by activity) and the second it was set, `seen_s` (ENQUEUE moves the
+-- score at most once a second).
 local function campaign_join(cid, camp, retention)
   redis.call('ZADD', p .. ':campaigns', now, cid)
+  redis.call('HSET', camp, 'seen_s', t[1])
   redis.call('HSETNX', camp, 'created_at', now)
   if retention and retention ~= '' then redis.call('HSET', camp, 'retention_s', retention) end
   campaign_keep(camp)
@@ -355,9 +358,8 @@ end
 local function campaign_pace(camp, start_id) add_start(camp .. ':pace', start_id) end
 """
 # ARGV: prefix, call_id, idempotency_key|'', fingerprint, retention_s, phone, campaign, config_json, max_queued,
-#       traceparent|'', options_json
-# options_json: {"fields": {zones, zone_source, not_before, retry, …}, "plan": bool, "due": ms,
-#                "campaign_retention": s}.
+#       traceparent|'', options_json, campaign_retention_s|''
+# options_json: {"fields": {zones, zone_source, not_before, retry, …}, "plan": bool, "due": ms}, '{}' without.
 # Admission and insertion in one step: with max_queued calls waiting (queued or scheduled), nothing is written
 # ({'full', waiting}). A replay of a known Idempotency-Key is answered even then. The key lives as long as its call
 # (see expire_call). A call goes `queued` unless its campaign has calling hours or it has its own not_before or time
@@ -375,6 +377,10 @@ local function campaign_pace(camp, start_id) add_start(camp .. ':pace', start_id
 # - the campaign's `created_at`/`retention_s` are written only when they change, its keys are PERSISTed only when
 #   refresh_expiry gave them an expiry (`expiring`), and `recent` is trimmed back to RECENT_CALLS_KEPT once it grew
 #   RECENT_TRIM_SLACK past it (its reader reads the head), not on every call;
+# - the campaign's counts are its `n:{status}` alone (its total is their sum: campaigns/store.py); its score in
+#   `campaigns` (the index by activity, listed newest first) moves at most once a second (`seen_s`, read with the
+#   rest of the campaign's hash); a campaign already in the rotation is only looked up (ZSCORE), not re-added;
+# - the campaign's retention is an argument of its own, so a call without options of its own decodes no JSON;
 # - numbers are passed to Redis as strings made once (a Lua number is formatted again for every command it is
 #   passed to).
 ENQUEUE = f"""
@@ -387,7 +393,7 @@ if idem ~= '' then
 end
 local cid = ARGV[7]
 local camp = p .. ':campaign:' .. cid
-local c = redis.call('HMGET', camp, 'state', 'hours', 'wver', 'created_at', 'retention_s', 'expiring')
+local c = redis.call('HMGET', camp, 'state', 'hours', 'wver', 'created_at', 'retention_s', 'expiring', 'seen_s')
 if c[1] == 'canceled' then return {{'campaign_canceled'}} end
 local held = redis.call('ZCARD', p .. ':queued') + redis.call('ZCARD', p .. ':scheduled')
 if held >= tonumber(ARGV[9]) then return {{'full', tostring(held)}} end
@@ -423,14 +429,21 @@ if idem ~= '' then redis.call('SET', p .. ':idem:' .. idem, id) end
 if redis.call('LPUSH', p .. ':recent', id) > {RECENT_CALLS_KEPT + RECENT_TRIM_SLACK} then
   redis.call('LTRIM', p .. ':recent', '0', '{RECENT_CALLS_KEPT - 1}')
 end
--- The campaign (campaign_join): seen now, created once, its retention as given, none of its keys expiring.
-redis.call('ZADD', p .. ':campaigns', now, cid)
+-- The campaign (campaign_join): seen now (once a second: `seen_s`), created once, its retention as given, none of
+-- its keys expiring.
 local camp_fields = {{}}
-if not c[4] then camp_fields = {{'created_at', now}} end
-local retention = opts.campaign_retention
-if retention and retention ~= '' and tostring(retention) ~= c[5] then
+if c[7] ~= t[1] then
+  redis.call('ZADD', p .. ':campaigns', now, cid)
+  camp_fields = {{'seen_s', t[1]}}
+end
+if not c[4] then
+  camp_fields[#camp_fields + 1] = 'created_at'
+  camp_fields[#camp_fields + 1] = now
+end
+local retention = ARGV[12]
+if retention ~= '' and retention ~= c[5] then
   camp_fields[#camp_fields + 1] = 'retention_s'
-  camp_fields[#camp_fields + 1] = tostring(retention)
+  camp_fields[#camp_fields + 1] = retention
 end
 if #camp_fields > 0 then redis.call('HSET', camp, unpack(camp_fields)) end
 if c[6] then
@@ -439,8 +452,8 @@ if c[6] then
   redis.call('PERSIST', camp .. ':pace')
   redis.call('HDEL', camp, 'expiring')
 end
-redis.call('HINCRBY', camp, 'total', '1')
--- Its first status (record): the queue's and the campaign's counts (the history entry is `accepted_as`).
+-- Its first status (record): the queue's and the campaign's counts (the history entry is `accepted_as`; the
+-- campaign's total is the sum of its `n:` counts).
 redis.call('HINCRBY', p .. ':counts', status, '1')
 redis.call('HINCRBY', camp, 'n:' .. status, '1')
 if planned then
@@ -450,10 +463,11 @@ if planned then
   redis.call('ZADD', camp .. ':scheduled', due, id)
   return {{'created', id, 'scheduled'}}
 end
--- queue_ready: in acceptance order, and the campaign joins the rotation unless paused or canceled (ready_join).
+-- queue_ready: in acceptance order, and the campaign joins the rotation unless paused or canceled (ready_join);
+-- one read when it is already in it (the usual case), as ZADD NX would leave it.
 redis.call('ZADD', p .. ':queued', seq, id)
 redis.call('ZADD', camp .. ':queued', seq, id)
-if c[1] ~= 'paused' then
+if c[1] ~= 'paused' and not redis.call('ZSCORE', p .. ':campaigns:ready', cid) then
   redis.call('ZADD', p .. ':campaigns:ready', 'NX', redis.call('GET', p .. ':campaigns:vtime') or '0', cid)
 end
 return {{'created', id, 'queued'}}

@@ -21,7 +21,7 @@ from callqueue.clients.plivo import PlivoError, PlivoRateLimited
 from callqueue.ids import CALL_ID_PATTERN, CALL_ID_RULE, is_call_id, shown
 from callqueue.states import FINAL, CallStatus
 from callqueue.store.calls import CampaignCanceled, QueueFull, same_call
-from callqueue.tracing import bind_call, from_values
+from callqueue.tracing import bind_call, request_traceparent
 
 log = logging.getLogger("callqueue.api")
 router = APIRouter(prefix="/api/calls", tags=["calls"])
@@ -147,7 +147,6 @@ async def queue_call(request: Request) -> Response:
         raise RequestValidationError(errors, body=raw)
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
         raise HTTPException(422, f"Idempotency-Key header: must be 1 to {IDEMPOTENCY_KEY_MAX} characters")
-    trace = from_values(traceparent, cloud_trace)
     fields = body.own_options()
     try:
         result = await store.enqueue(
@@ -157,7 +156,7 @@ async def queue_call(request: Request) -> Response:
             idempotency_key,
             max_queued=settings.max_queued_calls,
             retention_s=settings.call_retention,
-            traceparent=trace.traceparent,
+            traceparent=request_traceparent(traceparent, cloud_trace),
             fields=fields,
             due_ms=int(fields.get("not_before", 0)),
             campaign_retention_s=settings.campaign_retention,

@@ -1,8 +1,9 @@
 """The floor the HTTP enqueue is measured against: a bare FastAPI route doing the same validation and one Redis SET.
 
-Same server (uvicorn with the service's own configuration; FastAPI without its native OTel, as the service), same
-request model and call_config rules, the service's own Redis client; no middleware, no dependencies, no queue
-semantics. Run as `python -m bench.bare_app PORT` with REDIS_URL set.
+Same server (`callqueue.serving.serve`, as the service: its uvicorn configuration, its startup heap frozen for the
+garbage collector; FastAPI without its native OTel, as the service), same request model and call_config rules, the
+service's own Redis client; no middleware, no dependencies, no queue semantics. Run as
+`python -m bench.bare_app PORT` with REDIS_URL set.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from callqueue.api.app import NO_OTEL
 from callqueue.api.models import QueueCallRequest
 from callqueue.call_config import call_config_problems
-from callqueue.serving import uvicorn_config
+from callqueue.serving import serve
 from callqueue.settings import load_settings
 from callqueue.store.connection import service_redis
 
@@ -59,7 +59,7 @@ def create_bare_app() -> FastAPI:
 
 def main() -> None:
     settings = load_settings()
-    uvicorn.Server(uvicorn_config(create_bare_app(), settings, host="127.0.0.1", port=int(sys.argv[1]))).run()
+    serve(create_bare_app(), settings, host="127.0.0.1", port=int(sys.argv[1]))
 
 
 if __name__ == "__main__":

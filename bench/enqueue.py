@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from arq.connections import ArqRedis
 from saq import Queue as SaqQueue
 
 from bench.common import cpu_seconds, redis_url, service_serving, serving
+from bench.placement import Placement, local_redis_pid, pin_self, pinned, placement
 from callqueue.settings import load_settings
 from callqueue.store.calls import CallStore
 from callqueue.store.connection import service_redis
@@ -41,8 +42,6 @@ PHONE, CAMPAIGN, CONFIG = "+14155550100", "bench", {"flow_name": "demo"}
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"  # the API passes one for every call
 BODY = json.dumps({"phone_number": PHONE, "campaign_id": CAMPAIGN, "call_config": CONFIG})
 MODES = (("sequential", 1, 1500), ("100 concurrent", 100, 4000))  # name, concurrency, enqueues per run
-HTTP_SECONDS = 4
-HTTP_CONNECTIONS = (16, 64)
 # Commands that are the benchmark's own (reading the stats, flushing between runs), not an enqueue's.
 HARNESS_COMMANDS = {"info", "flushdb", "dbsize", "script|load", "script", "ping", "client|setinfo", "hello", "select"}
 
@@ -228,6 +227,11 @@ def core_section(results: dict[str, dict[str, Series]]) -> list[str]:
 
 # --- HTTP ----------------------------------------------------------------------------------------------------------
 
+HTTP_ROUNDS = int(os.environ.get("BENCH_HTTP_ROUNDS", "6"))
+HTTP_SECONDS = 5
+HTTP_WARMUP_SECONDS = 1
+HTTP_IDLE_SECONDS = 5
+HTTP_CONNECTIONS = (16, 64)
 WRK_SCRIPT = """wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = [[{body}]]
@@ -244,14 +248,24 @@ class WrkRun:
     server_us: float = 0.0  # the server process's CPU µs per request
 
 
+@dataclass
+class HttpResults:
+    runs: dict[int, dict[str, list[WrkRun]]]  # connections → side → one run per round
+    idle_ms_per_s: dict[str, float]  # each server's CPU with no request (its background work), ms per second
+    where: Placement | None
+    redis_placed: bool  # False when Redis is not a process of this machine
+
+
 def _ms(text: str) -> float:
     value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk(url: str, connections: int, seconds: float, script: str, server_pid: int) -> WrkRun:
-    """wrk (one thread, a second process) against `url`; its CPU from the children's rusage, the server's from
-    /proc (CPU per request holds up on a loaded machine better than requests per second)."""
+def wrk(
+    url: str, connections: int, seconds: float, script: str, server_pid: int, cpus: frozenset[int] | None
+) -> WrkRun:
+    """wrk (one thread, a second process, on `cpus`) against `url`; its CPU from the children's rusage, the
+    server's from /proc (CPU per request holds up on a loaded machine better than requests per second)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     server_before = cpu_seconds(server_pid)
     out = subprocess.run(
@@ -259,6 +273,7 @@ def wrk(url: str, connections: int, seconds: float, script: str, server_pid: int
         check=True,
         capture_output=True,
         text=True,
+        preexec_fn=None if cpus is None else (lambda: pin_self(cpus)),
     ).stdout
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     server_cpu = cpu_seconds(server_pid) - server_before
@@ -282,40 +297,72 @@ def bare_serving(env: dict[str, str]) -> Iterator[tuple[str, int]]:
         yield served
 
 
-def http_enqueue() -> dict[int, dict[str, list[WrkRun]]]:
+def _idle_ms_per_s(pids: dict[str, int]) -> dict[str, float]:
+    """Each server's CPU while nobody sends it a request: what its background work costs, in ms per second."""
+    before = {side: cpu_seconds(pid) for side, pid in pids.items()}
+    time.sleep(HTTP_IDLE_SECONDS)
+    return {side: (cpu_seconds(pid) - before[side]) / HTTP_IDLE_SECONDS * 1000 for side, pid in pids.items()}
+
+
+def http_enqueue() -> HttpResults:
     if shutil.which("wrk") is None:
         raise SystemExit("the HTTP enqueue benchmark needs wrk on PATH: install Debian's wrk (apt-get install wrk)")
-    env = {"REDIS_URL": redis_url(), "DISPATCH_WORKERS": "0", "MAX_QUEUED_CALLS": "10000000"}
-    results: dict[int, dict[str, list[WrkRun]]] = {c: {"ours": [], "bare": []} for c in HTTP_CONNECTIONS}
-    with tempfile.TemporaryDirectory() as tmp:
-        script = Path(tmp, "post.lua")
-        script.write_text(WRK_SCRIPT.format(body=BODY))
-        with service_serving({**env, "REDIS_KEY_PREFIX": "bench-http"}) as ours, bare_serving(env) as bare:
-            servers = {"ours": (f"{ours[0]}/api/calls/queue", ours[1]), "bare": (f"{bare[0]}/api/calls/queue", bare[1])}
-            for url, pid in servers.values():  # warm-up
-                wrk(url, 16, 2, str(script), pid)
-            for r in range(ROUNDS):
-                for c in HTTP_CONNECTIONS:
-                    for side in ("ours", "bare") if r % 2 == 0 else ("bare", "ours"):
-                        url, pid = servers[side]
-                        results[c][side].append(wrk(url, c, HTTP_SECONDS, str(script), pid))
-                print(f"[bench] enqueue HTTP round {r + 1}/{ROUNDS}", file=sys.stderr, flush=True)
-    return results
+    url = redis_url()
+    env = {"REDIS_URL": url, "DISPATCH_WORKERS": "0", "MAX_QUEUED_CALLS": "10000000"}
+    runs: dict[int, dict[str, list[WrkRun]]] = {c: {"ours": [], "bare": []} for c in HTTP_CONNECTIONS}
+    where = placement() if os.environ.get("BENCH_HTTP_PLACE", "1") != "0" else None
+    others = where.others if where else None
+    with ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        script = str(Path(tmp, "post.lua"))
+        Path(script).write_text(WRK_SCRIPT.format(body=BODY))
+        ours = stack.enter_context(service_serving({**env, "REDIS_KEY_PREFIX": "bench-http"}))
+        bare = stack.enter_context(bare_serving(env))
+        servers = {"ours": (f"{ours[0]}/api/calls/queue", ours[1]), "bare": (f"{bare[0]}/api/calls/queue", bare[1])}
+        redis_pid = local_redis_pid(url)
+        if where is not None:
+            for _, pid in servers.values():
+                stack.enter_context(pinned(pid, where.server))
+            if redis_pid is not None:
+                stack.enter_context(pinned(redis_pid, where.others))
+        idle = _idle_ms_per_s({side: pid for side, (_, pid) in servers.items()})
+        for r in range(HTTP_ROUNDS):
+            for c in HTTP_CONNECTIONS:
+                for side in ("ours", "bare") if r % 2 == 0 else ("bare", "ours"):
+                    target, pid = servers[side]
+                    wrk(target, c, HTTP_WARMUP_SECONDS, script, pid, others)
+                    runs[c][side].append(wrk(target, c, HTTP_SECONDS, script, pid, others))
+            print(f"[bench] enqueue HTTP round {r + 1}/{HTTP_ROUNDS}", file=sys.stderr, flush=True)
+    return HttpResults(runs, idle, where, redis_pid is not None)
 
 
-def http_section(results: dict[int, dict[str, list[WrkRun]]]) -> list[str]:
+def _placement_text(results: HttpResults) -> str:
+    where = results.where
+    if where is None:
+        return "No placement (a single CPU, or BENCH_HTTP_PLACE=0): processes share the CPUs as the kernel pleases. "
+    redis = "" if results.redis_placed else " (Redis is not a process of this machine: not placed)"
+    return (
+        f"Placement (sched_setaffinity; BENCH_HTTP_PLACE=0 turns it off): {where.describe()}{redis}; the server not "
+        "being measured idles beside it (its background work: the last line). "
+    )
+
+
+def http_section(results: HttpResults) -> list[str]:
     lines = [
         "### HTTP enqueue (`POST /api/calls/queue`, one uvicorn worker)",
         "",
-        f"wrk 4.1 (one thread, its own process), {HTTP_SECONDS} s per run, {ROUNDS} interleaved rounds. "
-        "Floor: bench/bare_app.py, a bare FastAPI route on the same server configuration doing the same "
-        "validation (request model, call_config rules) and one Redis SET through the service's client. "
-        "Median (min–max).",
+        f"wrk 4.1 (one thread, its own process), {HTTP_ROUNDS} interleaved rounds (the side that goes first "
+        f"alternates); each run is a {HTTP_WARMUP_SECONDS} s warm-up at its concurrency, then {HTTP_SECONDS} s "
+        f"measured. {_placement_text(results)}"
+        "Floor: bench/bare_app.py, a bare FastAPI route served exactly as the service is "
+        "(`callqueue.serving.serve`: the service's uvicorn settings, its startup heap frozen for the garbage "
+        "collector) doing the same validation (request model, call_config rules) and one Redis SET through the "
+        "service's client. Median (min–max).",
         "",
         "| connections | side | requests/s | p50 ms | p99 ms | non-2xx | server CPU µs/request | wrk CPU (cores) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for c, sides in results.items():
+    for c, sides in results.runs.items():
         for side, runs in sides.items():
             lines.append(
                 f"| {c} | {side} | {_stats([x.rps for x in runs])} | {_stats([x.p50_ms for x in runs], 2)} "
@@ -323,7 +370,7 @@ def http_section(results: dict[int, dict[str, list[WrkRun]]]) -> list[str]:
                 f"| {_stats([x.server_us for x in runs])} | {_stats([x.wrk_cpu for x in runs], 2)} |"
             )
     lines.append("")
-    for c, sides in results.items():
+    for c, sides in results.runs.items():
         pairs = list(zip(sides["ours"], sides["bare"], strict=True))
         ratios = [o.rps / b.rps for o, b in pairs]
         cpu = [b.server_us / o.server_us for o, b in pairs]
@@ -331,6 +378,11 @@ def http_section(results: dict[int, dict[str, list[WrkRun]]]) -> list[str]:
             f"- c{c}: ours/bare floor **{_stats(ratios, 2)}** in requests/s, {_stats(cpu, 2)} in server CPU per "
             "request (floor's CPU / ours; per round)"
         )
+    idle = results.idle_ms_per_s
+    lines.append(
+        f"- with no request, over {HTTP_IDLE_SECONDS} s: ours used {idle['ours']:.1f} ms of CPU per second (its "
+        f"background loops: dispatch reconciliation, tracking, planner, history...), the floor {idle['bare']:.1f}"
+    )
     return [*lines, ""]
 
 

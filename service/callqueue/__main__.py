@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import sys
 
-import uvicorn
-
 from callqueue.api.app import create_app
 from callqueue.logs import configure_logging
-from callqueue.serving import uvicorn_config
+from callqueue.serving import serve
 from callqueue.settings import SettingsError, load_settings
 
 
@@ -19,7 +17,7 @@ def main() -> int:
         print(f"callqueue: configuration error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings)
-    uvicorn.Server(uvicorn_config(create_app(settings), settings)).run()
+    serve(create_app(settings), settings)
     return 0
 
 

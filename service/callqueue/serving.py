@@ -4,11 +4,18 @@ uvicorn closes idle keep-alive connections, but it waits forever for a request's
 connections and trickles header bytes (slowloris) could hold the public webhooks service. Here every request's
 headers must arrive within CLIENT_HEADER_TIMEOUT of the connection opening (or of the previous response), else the
 connection is closed. The body's own limit (CLIENT_BODY_TIMEOUT → 408) is api/body_limit.py.
+
+Once started, the process moves everything it holds into the garbage collector's permanent generation (gc.freeze):
+the modules, FastAPI's routes and schemas, phonenumbers' metadata, the runtime's clients (~100,000 objects) are never
+freed, yet every full collection walked them all again, ~60-90 ms each, about once a second under load: the p99 of
+every request in flight then (bench/enqueue.py measured p99 55-80 ms at a p50 of 5 ms, 12-18 ms once frozen).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
+import socket
 from typing import Any
 
 import uvicorn
@@ -75,3 +82,24 @@ def uvicorn_config(app: Any, settings: Settings, host: str = "0.0.0.0", port: in
         proxy_headers=True,
         forwarded_allow_ips="*",
     )
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server; once its startup (the lifespan's included) is done, what the process holds is frozen."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        freeze_startup_heap()
+
+
+def freeze_startup_heap() -> None:
+    """Collect once, then exempt every object alive now from later collections (a startup object that became
+    garbage later is never freed: a bounded, one-time cost, against a 60-90 ms pause about once a second)."""
+    gc.collect()
+    gc.freeze()
+
+
+def serve(app: Any, settings: Settings, host: str = "0.0.0.0", port: int | None = None) -> None:
+    """Serve `app` with the service's uvicorn configuration until SIGTERM/SIGINT (the service, and the benchmark's
+    floor: bench/bare_app.py)."""
+    Server(uvicorn_config(app, settings, host, port)).run()

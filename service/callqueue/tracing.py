@@ -9,6 +9,7 @@ trace id and a fresh span id (metrics/transport.py).
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from collections.abc import Mapping
@@ -68,6 +69,15 @@ def from_values(traceparent: str | None, cloud_trace: str | None) -> TraceContex
         return found
     ids = secrets.token_hex(24)  # one read of the system's randomness for both ids (the enqueue hot path)
     return TraceContext(ids[:32], ids[32:], False)
+
+
+def request_traceparent(traceparent: str | None, cloud_trace: str | None) -> str:
+    """The `traceparent` a new call is stored with: `from_values(...).traceparent`, and for a request carrying
+    neither header (the usual enqueue) the new one written at once, without the parsing and the TraceContext."""
+    if traceparent is None and cloud_trace is None:
+        ids = os.urandom(24).hex()
+        return f"00-{ids[:32]}-{ids[32:]}-00"
+    return from_values(traceparent, cloud_trace).traceparent
 
 
 current_call_id: ContextVar[str | None] = ContextVar("callqueue_call_id", default=None)

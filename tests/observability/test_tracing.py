@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from callqueue.logs import TRACE_FIELD, CloudLoggingFormatter
-from callqueue.tracing import from_headers, parse_cloud_trace, parse_traceparent
+from callqueue.tracing import from_headers, parse_cloud_trace, parse_traceparent, request_traceparent
 from tests.tracking.conftest import StackFactory, new_number, wait_for
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -27,6 +27,17 @@ def test_trace_headers_are_parsed_and_bad_ones_start_a_new_trace() -> None:
     assert from_headers({"traceparent": INCOMING, "x-cloud-trace-context": "a" * 32}).trace_id == TRACE
     started = from_headers({})
     assert len(started.trace_id) == 32 and started.trace_id != TRACE
+
+
+def test_a_new_call_keeps_the_request_trace_or_starts_an_unsampled_one() -> None:
+    assert request_traceparent(INCOMING, None) == INCOMING
+    assert request_traceparent(None, f"{TRACE}/1;o=1") == f"00-{TRACE}-0000000000000001-01"
+    assert request_traceparent("garbage", None) != "garbage"
+    first, second = request_traceparent(None, None), request_traceparent(None, None)
+    for started in (first, second):
+        parsed = parse_traceparent(started)
+        assert parsed is not None and parsed.traceparent == started and not parsed.sampled, started
+    assert first.split("-")[1] != second.split("-")[1], "each request without a trace starts its own"
 
 
 class Lines(logging.Handler):

@@ -1,4 +1,6 @@
-"""The floor the HTTP enqueue is measured against: a bare FastAPI route doing the same validation and one Redis SET.
+"""The floors the HTTP enqueue is measured against: the same validation and one Redis SET, on a bare FastAPI route
+(issue 12's floor, POST /api/calls/queue) and on a plain Starlette route (POST /plain/calls/queue: the kind of route
+the service serves its enqueue on, without FastAPI's per-request handler).
 
 Same server (`callqueue.serving.serve`, as the service: its uvicorn configuration, its startup heap frozen for the
 garbage collector; FastAPI without its native OTel, as the service), same request model and call_config rules, the
@@ -17,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
+from starlette.routing import Route
 
 from callqueue.api.app import NO_OTEL
 from callqueue.api.models import QueueCallRequest
@@ -41,9 +44,7 @@ def create_bare_app() -> FastAPI:
     async def health() -> Response:
         return Response(status_code=200)
 
-    @app.post("/api/calls/queue")
-    async def queue_call(request: Request) -> JSONResponse:
-        raw = await request.body()
+    async def validate_and_set(raw: bytes) -> JSONResponse:
         try:
             body = QueueCallRequest.model_validate_json(raw)
         except ValidationError as exc:
@@ -54,6 +55,14 @@ def create_bare_app() -> FastAPI:
         await redis.set(f"bare:{call_id}", raw)
         return JSONResponse({"call_id": call_id, "status": "queued"}, status_code=202)
 
+    @app.post("/api/calls/queue")
+    async def queue_call(request: Request) -> JSONResponse:
+        return await validate_and_set(await request.body())
+
+    async def queue_call_plain(request: Request) -> JSONResponse:
+        return await validate_and_set(await request.body())
+
+    app.router.routes.insert(0, Route("/plain/calls/queue", queue_call_plain, methods=["POST"]))
     return app
 
 

@@ -232,6 +232,8 @@ HTTP_SECONDS = 5
 HTTP_WARMUP_SECONDS = 1
 HTTP_IDLE_SECONDS = 5
 HTTP_CONNECTIONS = (16, 64)
+# ours; issue 12's floor (a bare FastAPI route); the same floor on a plain Starlette route, the kind ours is served on.
+HTTP_SIDES = ("ours", "bare", "plain")
 WRK_SCRIPT = """wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = [[{body}]]
@@ -309,7 +311,7 @@ def http_enqueue() -> HttpResults:
         raise SystemExit("the HTTP enqueue benchmark needs wrk on PATH: install Debian's wrk (apt-get install wrk)")
     url = redis_url()
     env = {"REDIS_URL": url, "DISPATCH_WORKERS": "0", "MAX_QUEUED_CALLS": "10000000"}
-    runs: dict[int, dict[str, list[WrkRun]]] = {c: {"ours": [], "bare": []} for c in HTTP_CONNECTIONS}
+    runs: dict[int, dict[str, list[WrkRun]]] = {c: {side: [] for side in HTTP_SIDES} for c in HTTP_CONNECTIONS}
     where = placement() if os.environ.get("BENCH_HTTP_PLACE", "1") != "0" else None
     others = where.others if where else None
     with ExitStack() as stack:
@@ -318,17 +320,21 @@ def http_enqueue() -> HttpResults:
         Path(script).write_text(WRK_SCRIPT.format(body=BODY))
         ours = stack.enter_context(service_serving({**env, "REDIS_KEY_PREFIX": "bench-http"}))
         bare = stack.enter_context(bare_serving(env))
-        servers = {"ours": (f"{ours[0]}/api/calls/queue", ours[1]), "bare": (f"{bare[0]}/api/calls/queue", bare[1])}
+        servers = {
+            "ours": (f"{ours[0]}/api/calls/queue", ours[1]),
+            "bare": (f"{bare[0]}/api/calls/queue", bare[1]),
+            "plain": (f"{bare[0]}/plain/calls/queue", bare[1]),  # the same server as bare: another route
+        }
         redis_pid = local_redis_pid(url)
         if where is not None:
-            for _, pid in servers.values():
+            for pid in (ours[1], bare[1]):
                 stack.enter_context(pinned(pid, where.server))
             if redis_pid is not None:
                 stack.enter_context(pinned(redis_pid, where.others))
-        idle = _idle_ms_per_s({side: pid for side, (_, pid) in servers.items()})
+        idle = _idle_ms_per_s({"ours": ours[1], "bare": bare[1]})
         for r in range(HTTP_ROUNDS):
             for c in HTTP_CONNECTIONS:
-                for side in ("ours", "bare") if r % 2 == 0 else ("bare", "ours"):
+                for side in HTTP_SIDES[r % 3 :] + HTTP_SIDES[: r % 3]:  # who goes first rotates
                     target, pid = servers[side]
                     wrk(target, c, HTTP_WARMUP_SECONDS, script, pid, others)
                     runs[c][side].append(wrk(target, c, HTTP_SECONDS, script, pid, others))
@@ -352,12 +358,14 @@ def http_section(results: HttpResults) -> list[str]:
         "### HTTP enqueue (`POST /api/calls/queue`, one uvicorn worker)",
         "",
         f"wrk 4.1 (one thread, its own process), {HTTP_ROUNDS} interleaved rounds (the side that goes first "
-        f"alternates); each run is a {HTTP_WARMUP_SECONDS} s warm-up at its concurrency, then {HTTP_SECONDS} s "
+        f"rotates); each run is a {HTTP_WARMUP_SECONDS} s warm-up at its concurrency, then {HTTP_SECONDS} s "
         f"measured. {_placement_text(results)}"
         "Floor: bench/bare_app.py, a bare FastAPI route served exactly as the service is "
         "(`callqueue.serving.serve`: the service's uvicorn settings, its startup heap frozen for the garbage "
         "collector) doing the same validation (request model, call_config rules) and one Redis SET through the "
-        "service's client. Median (min–max).",
+        "service's client. `bare` is that route on FastAPI (issue 12's floor); `plain` is the same work on a plain "
+        "Starlette route in the same server process: the service serves its enqueue on such a route (no FastAPI "
+        "request handler), so `plain` is the floor for the route kind ours uses. Median (min–max).",
         "",
         "| connections | side | requests/s | p50 ms | p99 ms | non-2xx | server CPU µs/request | wrk CPU (cores) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -371,13 +379,14 @@ def http_section(results: HttpResults) -> list[str]:
             )
     lines.append("")
     for c, sides in results.runs.items():
-        pairs = list(zip(sides["ours"], sides["bare"], strict=True))
-        ratios = [o.rps / b.rps for o, b in pairs]
-        cpu = [b.server_us / o.server_us for o, b in pairs]
-        lines.append(
-            f"- c{c}: ours/bare floor **{_stats(ratios, 2)}** in requests/s, {_stats(cpu, 2)} in server CPU per "
-            "request (floor's CPU / ours; per round)"
-        )
+        for floor, name in (("bare", "bare FastAPI floor"), ("plain", "plain Starlette floor")):
+            pairs = list(zip(sides["ours"], sides[floor], strict=True))
+            ratios = [o.rps / b.rps for o, b in pairs]
+            cpu = [b.server_us / o.server_us for o, b in pairs]
+            lines.append(
+                f"- c{c}: ours/{name} **{_stats(ratios, 2)}** in requests/s, {_stats(cpu, 2)} in server CPU per "
+                "request (floor's CPU / ours; per round)"
+            )
     idle = results.idle_ms_per_s
     lines.append(
         f"- with no request, over {HTTP_IDLE_SECONDS} s: ours used {idle['ours']:.1f} ms of CPU per second (its "

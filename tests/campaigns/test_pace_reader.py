@@ -31,7 +31,8 @@ def test_starts_older_than_a_minute_are_not_counted_when_no_start_trimmed_them(
             read.append(((await store.queue_status()).dispatch_rate_per_s, raw["starts_last_minute"]))
             # Dispatch stopped: as if both starts were made 61 s ago, and nothing started since to trim them.
             for key in paces:
-                sync_redis.zadd(key, {m: s - 61_000 for m, s in sync_redis.zrange(key, 0, -1, withscores=True)})
+                starts: list[tuple[str, float]] = sync_redis.zrange(key, 0, -1, withscores=True)  # type: ignore[assignment]
+                sync_redis.zadd(key, {member: at - 61_000 for member, at in starts})
         return read
 
     assert run_store(redis_url, key_prefix, clock, body) == [(round(2 / 60, 3), 2), (0.0, 0)]

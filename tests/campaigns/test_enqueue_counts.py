@@ -12,8 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 import redis
 
+from callqueue.campaigns.store import CampaignStore
 from callqueue.clock import OffsetClock
 from callqueue.store.calls import CallStore
 from tests.campaigns.conftest import new_number, run_store
@@ -119,3 +121,42 @@ def test_a_campaign_in_the_rotation_keeps_its_turn_and_one_that_left_rejoins_at_
         assert sync_redis.zscore(ready, "turns") == 2, "back in the rotation at the current virtual time"
 
     run_store(redis_url, key_prefix, clock, body)
+
+
+def test_a_campaign_a_new_call_brings_back_while_the_sweep_forgets_it_stays_listed(
+    redis_url: str, key_prefix: str, clock: OffsetClock, sync_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sweep (forget_expired) reads which indexed campaigns' keys expired, then drops those. A new call that
+    brings one back in between must leave it listed: the calls after it in the same second do not index it again
+    (`seen_s`), so a campaign sent in one burst would otherwise never be listed."""
+    index = f"{key_prefix}:campaigns"
+    sync_redis.zadd(index, {"back": 1_700_000_000_000, "gone": 1_700_000_000_000})  # both expired: no hash
+
+    async def body(store: CampaignStore) -> list[str]:
+        arrived: list[str] = []
+        real = store.redis.pipeline
+
+        def pipeline(*args: Any, **kwargs: Any) -> Any:
+            pipe = real(*args, **kwargs)
+            execute = pipe.execute
+
+            async def then_a_call_arrives(*a: Any, **kw: Any) -> Any:
+                replies = await execute(*a, **kw)
+                if not arrived:  # right after the sweep saw both gone
+                    for _ in range(3):
+                        arrived.append((await store.calls.enqueue(new_number(), "back", CONFIG)).call_id)
+                return replies
+
+            pipe.execute = then_a_call_arrives  # type: ignore[method-assign]
+            return pipe
+
+        monkeypatch.setattr(store.redis, "pipeline", pipeline)
+        assert await store.forget_expired() == 1, "the campaign still gone is forgotten"
+        assert len(arrived) == 3
+        monkeypatch.undo()
+        return [s["campaign_id"] for s in await store.summaries(10)]
+
+    listed_ids = run_store(redis_url, key_prefix, clock, lambda calls: body(CampaignStore(calls)))
+    assert sync_redis.zscore(index, "gone") is None
+    assert sync_redis.zscore(index, "back") is not None, "brought back by a new call: still indexed"
+    assert listed_ids == ["back"]

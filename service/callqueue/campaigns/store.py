@@ -227,7 +227,8 @@ class CampaignStore:
         return out
 
     async def forget_expired(self) -> int:
-        """Drop campaigns whose keys expired (CAMPAIGN_RETENTION) from the index; returns how many."""
+        """Drop campaigns whose keys expired (CAMPAIGN_RETENTION) from the index; returns how many. Read apart, the
+        removal checks again: a campaign a new call brought back in between stays."""
         ids = [_s(i) for i in await self.redis.zrange(self.keys.campaigns, 0, -1)]
         if not ids:
             return 0
@@ -236,9 +237,10 @@ class CampaignStore:
                 pipe.exists(self.keys.campaign(cid))
             alive = await pipe.execute()
         gone = [cid for cid, exists in zip(ids, alive, strict=True) if not exists]
-        if gone:
-            await self.redis.zrem(self.keys.campaigns, *gone)
-        return len(gone)
+        if not gone:
+            return 0
+        # Each dropped only if still gone: a new call may have brought it back since (campaign_scripts.FORGET_GONE).
+        return int((await self.calls.run_script("FORGET_GONE", *gone))[0])
 
     async def raw_status(self, campaign_id: str, now_ms: int) -> dict[str, Any] | None:
         k = self.keys

@@ -181,6 +181,7 @@ class CallStore:
             "CAMPAIGN_CONTROL",
             "CANCEL_CHUNK",
             "ADOPT_QUEUED",
+            "FORGET_GONE",
         ):
             self._scripts[name] = redis.register_script(getattr(campaign_scripts, name))
 

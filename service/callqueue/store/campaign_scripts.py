@@ -270,6 +270,21 @@ return {ended, left}
 """
 )
 
+# Campaigns whose keys expired leave the index by activity (CampaignStore.forget_expired), each only if its hash is
+# still gone now: the sweep found them gone a moment before, and a new call may have brought one back since (the
+# calls after it in the same second would not index it again: ENQUEUE's `seen_s`). ARGV: prefix, campaign ids.
+# Returns how many left the index.
+FORGET_GONE = """
+local p = ARGV[1]
+local gone = 0
+for i = 2, #ARGV do
+  if redis.call('EXISTS', p .. ':campaign:' .. ARGV[i]) == 0 then
+    gone = gone + redis.call('ZREM', p .. ':campaigns', ARGV[i])
+  end
+end
+return gone
+"""
+
 # Calls queued before campaigns existed sit only in `queued`: put them in their campaign's ready queue so the
 # claim finds them. ARGV: prefix, offset, count. Returns how many were looked at.
 ADOPT_QUEUED = (

@@ -149,8 +149,8 @@ class Keys:
 
     @property
     def pace(self) -> str:
-        """Sorted set: call-start attempts of the last minute (ms), shared pacing across instances; trimmed to the
-        last minute on every claim: about 60 × DISPATCH_RATE members."""
+        """Sorted set: call-start attempts by time (ms), shared pacing across instances; trimmed to the last minute
+        when a start is added (not on every look: readers count a time range): about 60 × DISPATCH_RATE members."""
         return f"{self.prefix}:pace"
 
     @property

@@ -47,6 +47,16 @@ def test_the_total_counts_every_call_taken_single_or_bulk_whatever_became_of_it(
     assert listed(api, "tally")["total"] == 5
 
 
+def test_the_previous_revision_still_finds_its_total_field(
+    api: httpx.Client, sync_redis: redis.Redis, key_prefix: str
+) -> None:
+    # During a rolling deploy or after a rollback, the revision before the summed counts reads `total` itself.
+    queue(api, "rollback")
+    bulk = {"calls": [{"phone_number": new_number()} for _ in range(2)], "call_config": CONFIG}
+    assert api.post("/api/campaigns/rollback/calls", json=bulk).json()["accepted"] == 2
+    assert sync_redis.hget(f"{key_prefix}:campaign:rollback", "total") in (b"3", "3")
+
+
 def test_a_campaign_written_by_the_previous_version_reads_the_same_and_its_next_call_indexes_it(
     api: httpx.Client, sync_redis: redis.Redis, key_prefix: str
 ) -> None:

@@ -249,7 +249,8 @@ class CampaignStore:
             pipe.zcard(k.campaign_queued(campaign_id))
             pipe.zcard(k.campaign_scheduled(campaign_id))
             pipe.zcard(k.campaign_in_flight(campaign_id))
-            pipe.zcount(k.campaign_pace(campaign_id), self.calls.now_ms() - 60_000, "+inf")  # starts: Redis time
+            # Starts are scored in Redis time and counted from this instance's clock (clocks in sync).
+            pipe.zcount(k.campaign_pace(campaign_id), self.calls.now_ms() - 60_000, "+inf")
             pipe.zrangebyscore(k.campaign_scheduled(campaign_id), 1, "+inf", start=0, num=1, withscores=True)
             pipe.lrange(k.campaign_recent(campaign_id), 0, -1)
             replies = await pipe.execute()

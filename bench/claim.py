@@ -22,14 +22,14 @@ from typing import Any, cast
 import redis as sync_redis
 from saq import Queue as SaqQueue
 
-from bench.common import redis_url
+from bench.common import redis_url, rounds_from_env
 from callqueue.settings import load_settings
 from callqueue.store.calls import CallStore
 from callqueue.store.connection import service_redis
 
 CALLS = 1500
 NO_LIMIT = 10**9
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+ROUNDS = rounds_from_env("BENCH_ROUNDS", 5)
 PHONE, CAMPAIGN, CONFIG = "+14155550100", "bench", {"flow_name": "demo"}  # bench.enqueue's payload
 HARNESS = {"info", "flushdb", "script|load"}  # the benchmark's own commands, and a script loaded once per Redis
 

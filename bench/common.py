@@ -15,6 +15,19 @@ import httpx
 from local.redis_server import free_port
 
 
+def rounds_from_env(name: str, default: int) -> int:
+    """A count of rounds from the environment variable `name`; a value that is not a whole number ≥ 1 stops the
+    benchmark before it starts, saying which variable and why."""
+    raw = os.environ.get(name, str(default))
+    try:
+        rounds = int(raw)
+    except ValueError:
+        rounds = 0
+    if rounds < 1:
+        raise SystemExit(f"{name}={raw!r}: must be a whole number of rounds, at least 1 (default {default})")
+    return rounds
+
+
 def redis_url() -> str:
     url = os.environ.get("REDIS_URL")
     if not url:

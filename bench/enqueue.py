@@ -30,14 +30,14 @@ import redis as sync_redis
 from arq.connections import ArqRedis
 from saq import Queue as SaqQueue
 
-from bench.common import cpu_seconds, redis_url, service_serving, serving
+from bench.common import cpu_seconds, redis_url, rounds_from_env, service_serving, serving
 from bench.placement import Placement, local_redis_pid, pin_self, pinned, placement
 from callqueue.settings import load_settings
 from callqueue.store.calls import CallStore
 from callqueue.store.connection import service_redis
 from local.redis_server import free_port
 
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+ROUNDS = rounds_from_env("BENCH_ROUNDS", 5)
 PHONE, CAMPAIGN, CONFIG = "+14155550100", "bench", {"flow_name": "demo"}
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"  # the API passes one for every call
 BODY = json.dumps({"phone_number": PHONE, "campaign_id": CAMPAIGN, "call_config": CONFIG})
@@ -228,7 +228,7 @@ def core_section(results: dict[str, dict[str, Series]]) -> list[str]:
 
 # --- HTTP ----------------------------------------------------------------------------------------------------------
 
-HTTP_ROUNDS = int(os.environ.get("BENCH_HTTP_ROUNDS", "6"))
+HTTP_ROUNDS = rounds_from_env("BENCH_HTTP_ROUNDS", 6)
 HTTP_SECONDS = 5
 HTTP_WARMUP_SECONDS = 1
 HTTP_IDLE_SECONDS = 5

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.__main__ import main, splice
+from bench.common import rounds_from_env
 
 RESULTS = """# Benchmark results
 
@@ -48,3 +49,19 @@ def test_an_unknown_section_name_is_refused_before_anything_runs(capsys: pytest.
     assert main(["enqeue"]) == 2
     err = capsys.readouterr().err
     assert "unknown benchmark section(s): enqeue" in err and "enqueue claim" in err
+
+
+@pytest.mark.parametrize("raw", ["abc", "0", "-3", "2.5", ""])
+def test_a_round_count_that_is_not_a_whole_number_stops_the_bench_saying_which_variable(
+    raw: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BENCH_HTTP_ROUNDS", raw)
+    with pytest.raises(SystemExit, match=r"BENCH_HTTP_ROUNDS=.*whole number of rounds, at least 1 \(default 6\)"):
+        rounds_from_env("BENCH_HTTP_ROUNDS", 6)
+
+
+def test_a_round_count_from_the_environment_or_its_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BENCH_ROUNDS", "7")
+    assert rounds_from_env("BENCH_ROUNDS", 5) == 7
+    monkeypatch.delenv("BENCH_ROUNDS")
+    assert rounds_from_env("BENCH_ROUNDS", 5) == 5

@@ -8,8 +8,11 @@ in for by moving the lock's and the record's timestamps back.
 
 from __future__ import annotations
 
+import logging
+
 from callqueue.states import CallStatus
 from callqueue.store.calls import CallStore
+from callqueue.tracing import current_call_id
 from callqueue.tracking.apply import apply_pushed_event
 from callqueue.tracking.cadence import Cadence
 from callqueue.tracking.events import CallEvent
@@ -62,6 +65,45 @@ def test_a_rung_call_no_longer_live_is_polled_at_once_and_settled_from_its_detai
         await checker(store, plivo, agent).check(call_id)
         record = await store.get(call_id)
         assert record is not None and record.status is CallStatus.COMPLETED and record.duration == 42
+
+    run(redis_url, key_prefix, body)
+
+
+class CallOfEachLine(logging.Handler):
+    """The call each log line was bound to when written (what the JSON formatter puts in its call_id field)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[tuple[str, str | None]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append((record.getMessage(), current_call_id.get()))
+
+
+def test_a_hang_up_callback_landing_during_the_sweep_leaves_the_call_settled_and_unreported(
+    redis_url: str, key_prefix: str
+) -> None:
+    async def body(store: CallStore) -> None:
+        plivo = FakePlivo()
+        quiet, hung_up = await rung(store, "cuid-quiet"), await rung(store, CUID)
+        sweep = sweeper(store, plivo)
+        needs = await sweep.needs()  # read while both are rung and quiet
+        assert set(needs.rung_quiet) == {quiet, hung_up}
+        event = CallEvent(hung_up, CallStatus.COMPLETED, "webhook", {}, {"call_uuid": CUID, "duration": "42"})
+        assert (await apply_pushed_event(store, Cadence(TIMING), event)).changed  # its callback lands now
+        lines = CallOfEachLine()
+        logger = logging.getLogger("callqueue.tracking")
+        level = logger.level
+        logger.addHandler(lines)
+        logger.setLevel(logging.INFO)
+        try:
+            ended = await sweep._poll_ended(needs, set(), store.now_ms())  # neither is live at Plivo any more
+        finally:
+            logger.removeHandler(lines)
+            logger.setLevel(level)
+        assert ended == [quiet]
+        assert await store.redis.zscore(store.keys.tracking, hung_up) is None  # final: nothing to poll
+        assert [(call, "no hang-up callback" in text) for text, call in lines.lines] == [(quiet, True)]
 
     run(redis_url, key_prefix, body)
 

@@ -32,6 +32,7 @@ from callqueue.settings import TimingProfile
 from callqueue.states import CallStatus
 from callqueue.store.availability import is_unavailable
 from callqueue.store.calls import CallStore
+from callqueue.tracing import bind_call
 from callqueue.tracking.apply import apply_event
 from callqueue.tracking.events import BadEvent, from_live
 
@@ -146,13 +147,20 @@ class LiveSweep:
     async def _poll_ended(self, needs: SweepNeeds, live: set[str], asked_at: int) -> list[str]:
         """(a): rung calls no longer live go back to polling at once."""
         # A call that changed after the list was asked for may have become live since: the next sweep sees it. (A
-        # call taken for ended wrongly, e.g. by clock skew, costs one poll that finds it live.)
-        ended = [c for c, (uuid, updated) in needs.rung_quiet.items() if uuid not in live and updated <= asked_at]
-        for call_id in ended:
+        # call taken for ended wrongly, e.g. by clock skew, costs one poll that finds it live.) A call whose hang-up
+        # callback landed after `needs` read it is final: RESCHEDULE leaves it, and it is not reported or logged.
+        ended: list[str] = []
+        for call_id, (uuid, updated) in needs.rung_quiet.items():
+            if uuid in live or updated > asked_at:
+                continue
+            await self.store.set_tracking_fields(call_id, last_event_ms=0, silent_checks=0)
+            if not await self.store.reschedule(call_id, 0):
+                continue
+            ended.append(call_id)
+            bind_call(call_id)  # the line belongs to the call (its call_id field), as every line about a call
             log.info("call %s: rang, no longer live at Plivo and no hang-up callback: polling it for its outcome",
                      call_id)  # fmt: skip
-            await self.store.set_tracking_fields(call_id, last_event_ms=0, silent_checks=0)
-            await self.store.reschedule(call_id, 0)
+            bind_call(None)
         return ended
 
     async def _learn_uuids(self, live: list[str]) -> list[str]:

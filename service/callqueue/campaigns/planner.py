@@ -26,6 +26,7 @@ from callqueue.states import CallStatus
 from callqueue.store.availability import is_unavailable
 from callqueue.store.calls import CallStore
 from callqueue.store.records import CallRecord
+from callqueue.tracing import bind_call
 
 log = logging.getLogger("callqueue.campaigns")
 INTERVAL_S = 0.25
@@ -83,11 +84,13 @@ class Planner:
             decisions.append((call_id, plan, fields, view.wver))
         outcomes = await self.campaigns.apply_plans(decisions)
         for (call_id, plan, _, _), outcome in zip(decisions, outcomes, strict=True):
+            bind_call(call_id)  # each line belongs to its call (its call_id field)
             if outcome == "queued":
                 log.info("call %s: Call status changed: scheduled → queued (%s)", call_id, _why(plan))
             elif outcome == "ended":
                 log.warning("call %s: ended %s before any dial: %s", call_id, plan.detail.get("status"),
                             plan.detail.get("reason"))  # fmt: skip
+        bind_call(None)
         return len(ids)
 
     def decide(self, record: CallRecord, view: CampaignView, now: int) -> tuple[Plan, dict[str, str]]:

@@ -3,28 +3,15 @@ call_id field (what an operator filters a call's story by), like the dispatcher'
 
 from __future__ import annotations
 
-import logging
-
 from callqueue.campaigns.models import CampaignSettings
 from callqueue.campaigns.planner import Planner
 from callqueue.campaigns.store import CampaignStore
 from callqueue.clock import OffsetClock
 from callqueue.store.calls import CallStore
-from callqueue.tracing import current_call_id
+from tests.call_log_lines import call_of_each_line
 from tests.campaigns.conftest import local_ms, new_number, run_store
 
 NY = "America/New_York"
-
-
-class CallOfEachLine(logging.Handler):
-    """The call each log line was bound to when written (what the JSON formatter puts in its call_id field)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[tuple[str, str | None]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append((record.getMessage(), current_call_id.get()))
 
 
 def test_the_planners_line_about_a_call_carries_its_call_id(
@@ -38,16 +25,8 @@ def test_the_planners_line_about_a_call_carries_its_call_id(
         await Planner(store, clock).run_once()
         return ids
 
-    lines = CallOfEachLine()
-    logger = logging.getLogger("callqueue.campaigns")
-    level = logger.level
-    logger.addHandler(lines)
-    logger.setLevel(logging.INFO)
-    try:
+    with call_of_each_line("callqueue.campaigns") as lines:
         ids = run_store(redis_url, key_prefix, clock, body)
-    finally:
-        logger.removeHandler(lines)
-        logger.setLevel(level)
     about_calls = [(text, call) for text, call in lines.lines if "scheduled → queued" in text]
     assert sorted(str(call) for _, call in about_calls) == sorted(ids)
     assert all(call is not None and call in text for text, call in about_calls)

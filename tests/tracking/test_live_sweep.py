@@ -8,15 +8,13 @@ in for by moving the lock's and the record's timestamps back.
 
 from __future__ import annotations
 
-import logging
-
 from callqueue.states import CallStatus
 from callqueue.store.calls import CallStore
-from callqueue.tracing import current_call_id
 from callqueue.tracking.apply import apply_pushed_event
 from callqueue.tracking.cadence import Cadence
 from callqueue.tracking.events import CallEvent
 from callqueue.tracking.live_sweep import LiveSweep
+from tests.call_log_lines import call_of_each_line
 from tests.tracking.fakes import FakeAgent, FakePlivo
 from tests.tracking.test_checker_decisions import CUID, REQ, TIMING, age, checker, dispatched_call, run
 
@@ -69,17 +67,6 @@ def test_a_rung_call_no_longer_live_is_polled_at_once_and_settled_from_its_detai
     run(redis_url, key_prefix, body)
 
 
-class CallOfEachLine(logging.Handler):
-    """The call each log line was bound to when written (what the JSON formatter puts in its call_id field)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[tuple[str, str | None]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append((record.getMessage(), current_call_id.get()))
-
-
 def test_a_hang_up_callback_landing_during_the_sweep_leaves_the_call_settled_and_unreported(
     redis_url: str, key_prefix: str
 ) -> None:
@@ -91,16 +78,8 @@ def test_a_hang_up_callback_landing_during_the_sweep_leaves_the_call_settled_and
         assert set(needs.rung_quiet) == {quiet, hung_up}
         event = CallEvent(hung_up, CallStatus.COMPLETED, "webhook", {}, {"call_uuid": CUID, "duration": "42"})
         assert (await apply_pushed_event(store, Cadence(TIMING), event)).changed  # its callback lands now
-        lines = CallOfEachLine()
-        logger = logging.getLogger("callqueue.tracking")
-        level = logger.level
-        logger.addHandler(lines)
-        logger.setLevel(logging.INFO)
-        try:
+        with call_of_each_line("callqueue.tracking") as lines:
             ended = await sweep._poll_ended(needs, set(), store.now_ms())  # neither is live at Plivo any more
-        finally:
-            logger.removeHandler(lines)
-            logger.setLevel(level)
         assert ended == [quiet]
         assert await store.redis.zscore(store.keys.tracking, hung_up) is None  # final: nothing to poll
         assert [(call, "no hang-up callback" in text) for text, call in lines.lines] == [(quiet, True)]

@@ -47,11 +47,11 @@ HARNESS_COMMANDS = {"info", "flushdb", "dbsize", "script|load", "script", "ping"
 
 # What each side does per enqueue, read from its code (the measured commands and keys are printed beside it).
 WHAT = {
-    "ours": "1 round trip (EVALSHA), 13 Redis calls (8 writes): admission (the campaign's hash, 2 queue sizes), "
+    "ours": "1 round trip (EVALSHA), 12 Redis calls (7 writes): admission (the campaign's hash, 2 queue sizes), "
     "clock, acceptance number, call hash (its first history entry included), latest-calls list, queue and campaign "
-    "counts (and the campaign's `total`, which the previous revision reads), queue + campaign queue, the "
-    "campaign's place in the rotation looked up; the campaign's index moved and "
-    "its fields written only when they change (at most once a second); no expiry until the call is final",
+    "counts (the campaign's total is their sum), queue + campaign queue, the campaign's place in the rotation "
+    "looked up; the campaign's index moved and its fields written only when they change (at most once a second); "
+    "no expiry until the call is final",
     "ours + Idempotency-Key": "as ours, plus the key's lookup, its own key and the call's fingerprint",
     "saq": "1 round trip (EVALSHA): job string + incomplete zset + queued list; no expiry; saq caps itself at 20 "
     "concurrent ops (its default)",

@@ -22,8 +22,8 @@ def call_counts(fields: dict[str, str]) -> tuple[dict[str, int], int]:
 
     Every counted call is in exactly one status (a change moves its count from one to the other), so the total is
     the sum of every `n:` field, negative ones included (a hash recreated by a late outcome holds a -1 and a +1):
-    the `total` field the scripts still write (the previous revision reads it, during a rolling deploy or after a
-    rollback) counts the same calls and is not read here."""
+    no `total` is kept beside them, one write fewer per enqueue. A `total` field left by an older revision counted
+    the same calls and is not read (revisions up to 02f958d read it: docs/runbook.md, Rollback)."""
     counts = {k[2:]: int(v) for k, v in fields.items() if k.startswith("n:")}
     return {s: n for s, n in counts.items() if n > 0}, sum(counts.values())
 

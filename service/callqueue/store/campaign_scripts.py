@@ -125,7 +125,6 @@ if ns > 0 then
   redis.call('HINCRBY', p .. ':counts', 'scheduled', ns)
   redis.call('HINCRBY', camp, 'n:scheduled', ns)
 end
-redis.call('HINCRBY', camp, 'total', nq + ns)  -- for the previous revision, which reads it (ENQUEUE's note)
 if #created > 0 then
   redis.call('LPUSH', p .. ':recent', unpack(created, math.max(1, #created - RECENT + 1), #created))
   redis.call('LTRIM', p .. ':recent', 0, RECENT - 1)

@@ -80,8 +80,7 @@ class Keys:
 
     def campaign(self, campaign_id: str) -> str:
         """Hash: a campaign's settings (JSON and the flat fields scripts read), state, pause reason, and counts:
-        `n:{status}` (calls per current status; their sum is its total), `total` (the same sum, kept for the previous
-        revision, which reads it), `o:{attempt}:{outcome}` (outcomes per
+        `n:{status}` (calls per current status; their sum is its total), `o:{attempt}:{outcome}` (outcomes per
         attempt); `seen_s`, the second its score in `campaigns` was last set by a new call. Expires `retention_s`
         after its last call ends (CAMPAIGN_RETENTION); a new call brings it back."""
         return f"{self.prefix}:campaign:{campaign_id}"

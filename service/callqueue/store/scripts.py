@@ -377,8 +377,8 @@ local function campaign_pace(camp, start_id) add_start(camp .. ':pace', start_id
 # - the campaign's `created_at`/`retention_s` are written only when they change, its keys are PERSISTed only when
 #   refresh_expiry gave them an expiry (`expiring`), and `recent` is trimmed back to RECENT_CALLS_KEPT once it grew
 #   RECENT_TRIM_SLACK past it (its reader reads the head), not on every call;
-# - readers take the campaign's total as the sum of its `n:{status}` (campaigns/store.py); `total` is still written
-#   because the revision before it reads it, during a rolling deploy and after a rollback; its score in
+# - the campaign's total is the sum of its `n:{status}` (campaigns/store.py): no `total` field is written beside
+#   them (revisions up to 02f958d read one: rolled back to, they show short totals, docs/runbook.md); its score in
 #   `campaigns` (the index by activity, listed newest first) moves at most once a second (`seen_s`, read with the
 #   rest of the campaign's hash); a campaign already in the rotation is only looked up (ZSCORE), not re-added;
 # - the campaign's retention is an argument of its own, so a call without options of its own decodes no JSON;
@@ -453,10 +453,8 @@ if c[6] then
   redis.call('PERSIST', camp .. ':pace')
   redis.call('HDEL', camp, 'expiring')
 end
--- Its first status (record): the queue's and the campaign's counts (the history entry is `accepted_as`). Readers
--- sum the `n:` counts for the campaign's total; `total` is kept for the previous revision, which reads it (rolling
--- deploys, a rollback).
-redis.call('HINCRBY', camp, 'total', '1')
+-- Its first status (record): the queue's and the campaign's counts (the history entry is `accepted_as`; the
+-- campaign's total is the sum of its `n:` counts).
 redis.call('HINCRBY', p .. ':counts', status, '1')
 redis.call('HINCRBY', camp, 'n:' .. status, '1')
 if planned then

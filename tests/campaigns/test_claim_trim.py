@@ -1,11 +1,13 @@
 """What the claim's cheaper steps keep: the pace sets stay bounded although a claim trims them at most once a
-second per campaign (scripts.add_starts, claim_script.CLAIM), and the virtual time, now set and read in one
-command, never goes back when a campaign behind it is claimed."""
+second per campaign (scripts.add_starts, claim_script.CLAIM); the virtual time, now set and read in one command,
+never goes back when a campaign behind it is claimed; the claimed record's call_config is what json.loads reads."""
 
 from __future__ import annotations
 
+import json
 from typing import cast
 
+import pytest
 import redis
 
 from callqueue.campaigns.models import CampaignSettings
@@ -13,6 +15,7 @@ from callqueue.campaigns.store import CampaignStore
 from callqueue.clock import OffsetClock
 from callqueue.states import CallStatus
 from callqueue.store.calls import CallStore
+from callqueue.store.records import CallRecord
 from tests.campaigns.conftest import new_number, run_store
 
 CONFIG = {"flow_name": "f"}
@@ -93,3 +96,17 @@ def test_the_virtual_time_stays_when_a_campaign_behind_it_is_claimed(
     *steps, (_, before), (_, after) = run_store(redis_url, key_prefix, clock, body)
     assert [outcome for outcome, _ in steps] == ["claimed"] * 4
     assert before == after == "1"
+
+
+def test_a_claimed_call_config_reads_as_json_loads_reads_it() -> None:
+    """The claim parses call_config with the JSON scanner directly (records._loads): the same value as json.loads
+    for any document, whitespace around it included, and the same error for one that is not JSON."""
+    for raw in ('{"flow_name": "f", "vars": {"name": "Ada"}}', ' {"a": [1, 2.5, null]}\n', "[]", '"x"'):
+        record = CallRecord.from_claim("id", 1, 1, 1, "+14155550100", "c", raw, None, None, None, "1")
+        assert record.call_config == json.loads(raw)
+    for bad in ('{"a": 1}x', '{"a": }', "", " "):
+        with pytest.raises(json.JSONDecodeError) as expected:
+            json.loads(bad)
+        with pytest.raises(json.JSONDecodeError) as got:
+            CallRecord.from_claim("id", 1, 1, 1, "+14155550100", "c", bad, None, None, None, "1")
+        assert str(got.value) == str(expected.value)

@@ -154,7 +154,7 @@ class Keys:
     def pace(self) -> str:
         """Sorted set: call-start attempts by time (ms), shared pacing across instances; trimmed to the last minute
         when a start is added, at most once a second per campaign (not on every look: readers count a time range):
-        no start older than 61 s, about 61 × DISPATCH_RATE members at most (scripts.add_starts)."""
+        once a start is added, none older than 61 s: about 61 × DISPATCH_RATE members at most (scripts.add_starts)."""
         return f"{self.prefix}:pace"
 
     @property

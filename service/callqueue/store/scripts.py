@@ -354,8 +354,8 @@ end
 -- to the last minute together, once a second per campaign: `trimmed` is the campaign's `pace_trimmed_s` (false
 -- when unset) when it is the campaign in turn, whose hash the claim read; nil otherwise (a start retry, a call
 -- queued in another campaign than its own, or one without a campaign), and then they are trimmed every time. So
--- every start is added where a trim ran in the same second of Redis time: a pace set never holds a start older
--- than 61 s (about 61 × the rate members), and claim_script.CLAIM follows the same rule.
+-- every start is added where a trim ran in the same second of Redis time: once a start is added, a pace set holds
+-- none older than 61 s (about 61 × the rate members). claim_script.CLAIM follows the same rule.
 local function add_starts(start_id, camp, trimmed)
   redis.call('ZADD', p .. ':pace', now, start_id)
   if camp then redis.call('ZADD', camp .. ':pace', now, start_id) end

@@ -12,21 +12,24 @@ claim (scripts.CLAIM_FULL: choose_next, then `record`) would make. Anything else
 turn, a head call to plan again, suppress or skip) is answered `slow` with nothing changed, and CallStore.claim runs
 CLAIM_FULL, which decides it with all the rules. tests/campaigns/test_claim_read.py holds the two to the same writes.
 
-What it does per claim (the plain case): 26 Redis commands. Reads: TIME; ZCOUNT of the global pace's last second
+What it does per claim (the plain case): 23 Redis commands. Reads: TIME; ZCOUNT of the global pace's last second
 and ZCARD of the calls in flight (the global limits); ZRANGE for the campaign first in turn and HMGET of its settings
 (ZCARD of its calls in flight and ZCOUNT of its pace only when it has those limits); ZPOPMIN of its head call, HMGET
-of the call, HEXISTS on the suppression list; GET of the virtual time; ZCARD of the campaign's queue. Writes: ZREM
-from the global queue; SET of the virtual time, only when it moves; ZADD of the campaign's next turn (ZREM once its
-queue is empty); one HSET of the claim's fields; RPUSH of the history entry; HINCRBY x4 (the queue's and the
-campaign's counts); ZADD x2 (in flight), ZADD (the dispatch lease); ZADD and ZREMRANGEBYSCORE of each pace.
+of the call, HEXISTS on the suppression list; ZCARD of the campaign's queue. Writes: ZREM from the global queue; SET
+of the virtual time with GET (it answers the value it replaced, set back in the rare case that was ahead: the
+virtual time never goes back); ZADD of the campaign's next turn (ZREM once its queue is empty); one HSET of the
+claim's fields; RPUSH of the history entry; HINCRBY x4 (the queue's and the campaign's counts); ZADD x2 (in flight),
+ZADD (the dispatch lease); ZADD of each pace. Once a second per campaign, 3 more: ZREMRANGEBYSCORE of each pace and
+HSET of the campaign's `pace_trimmed_s`.
 
 What Redis spends on a script is mostly per command called and per value converted (measured on Redis 7.0, usec
 per EVALSHA: ~0.6 per read called, ~0.9 per write; ~0.5 more per Lua number passed to a command, which Redis formats
 with %.17g; ~0.8 per tostring of a number; ~0.4 per string built), so beyond the commands themselves it builds
 little: numbers go to Redis as strings made once (Redis time as ENQUEUE makes it, a whole campaign pass as Redis
 returned it); the history entry is written out rather than cjson.encode'd (the same bytes: readers parse it,
-records.py); a pace set is trimmed on each start, as CLAIM_FULL does (a trim that removes nothing costs what the
-read deciding whether to trim would).
+records.py). The pace sets are trimmed to the last minute only to bound their size (every reader counts a time
+range): together, when the campaign's `pace_trimmed_s` (read with its settings) is not this second of Redis time,
+as CLAIM_FULL does (scripts.add_starts, which states the bound: no start older than 61 s).
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ local turn = redis.call('ZRANGE', ready, 0, 0, 'WITHSCORES')
 if #turn == 0 then return {{'empty'}} end
 local cid, pass = turn[1], tonumber(turn[2])
 local camp = p .. ':campaign:' .. cid
-local c = redis.call('HMGET', camp, 'state', 'max_inflight', 'rate', 'weight', 'wver')
+local c = redis.call('HMGET', camp, 'state', 'max_inflight', 'rate', 'weight', 'wver', 'pace_trimmed_s')
 if c[1] == 'paused' or c[1] == 'canceled' then return {{'slow'}} end
 if c[2] and redis.call('ZCARD', camp .. ':inflight') >= tonumber(c[2]) then return {{'slow'}} end
 if c[3] and redis.call('ZCOUNT', camp .. ':pace', recent, '+inf') >= tonumber(c[3]) then return {{'slow'}} end
@@ -80,10 +83,11 @@ redis.call('ZREM', p .. ':queued', id)
 -- A whole pass (every campaign of weight 1) is written as Redis answered it: the bytes tostring and Redis's own
 -- formatting of the number make, without formatting it.
 local whole = #turn[2] <= 14 and not string.find(turn[2], '%D')
+-- The virtual time moves to the pass (never back): set and read in one command; put back in the rare case it was
+-- ahead (CLAIM_FULL passed over a busy campaign first in turn).
 local vkey = p .. ':campaigns:vtime'
-if pass > tonumber(redis.call('GET', vkey) or '0') then
-  redis.call('SET', vkey, whole and turn[2] or tostring(pass))
-end
+local vold = redis.call('SET', vkey, whole and turn[2] or tostring(pass), 'GET')
+if vold and tonumber(vold) > pass then redis.call('SET', vkey, vold) end
 if redis.call('ZCARD', queued) > 0 then
   local stride = 1 / (tonumber(c[4]) or 1)
   redis.call('ZADD', ready, 'XX', (whole and stride == 1) and string.format('%d', pass + 1) or pass + stride, cid)
@@ -117,12 +121,15 @@ if own and f[3] then
   redis.call('ZADD', own .. ':inflight', 'NX', nows, id)
 end
 redis.call('ZADD', p .. ':dispatching', string.format('%d', now + tonumber(ARGV[4])), id)
-local start, old = id .. ':' .. attempts, string.format('%d', now - 60000)
+-- The start, in both paces; both trimmed to the last minute once a second per campaign (scripts.add_starts).
+local start = id .. ':' .. attempts
 redis.call('ZADD', pace, nows, start)
-redis.call('ZREMRANGEBYSCORE', pace, '-inf', old)
-if own then
-  redis.call('ZADD', own .. ':pace', nows, start)
-  redis.call('ZREMRANGEBYSCORE', own .. ':pace', '-inf', old)
+if own then redis.call('ZADD', own .. ':pace', nows, start) end
+if own ~= camp or c[6] ~= t[1] then
+  local old = string.format('%d', now - 60000)
+  redis.call('ZREMRANGEBYSCORE', pace, '-inf', old)
+  if own then redis.call('ZREMRANGEBYSCORE', own .. ':pace', '-inf', old) end
+  if own == camp then redis.call('HSET', camp, 'pace_trimmed_s', t[1]) end
 end
 return {{'claimed', id, token, attempts, nows, f[6], f[7], f[8], f[9], f[10], f[11], f[12]}}
 """

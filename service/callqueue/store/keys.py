@@ -81,7 +81,8 @@ class Keys:
     def campaign(self, campaign_id: str) -> str:
         """Hash: a campaign's settings (JSON and the flat fields scripts read), state, pause reason, and counts:
         `n:{status}` (calls per current status; their sum is its total), `o:{attempt}:{outcome}` (outcomes per
-        attempt); `seen_s`, the second its score in `campaigns` was last set by a new call. Expires `retention_s`
+        attempt); `seen_s`, the second its score in `campaigns` was last set by a new call; `pace_trimmed_s`, the
+        second a claim last trimmed its pace and the global one (scripts.add_starts). Expires `retention_s`
         after its last call ends (CAMPAIGN_RETENTION); a new call brings it back."""
         return f"{self.prefix}:campaign:{campaign_id}"
 
@@ -98,7 +99,8 @@ class Keys:
         return f"{self.prefix}:campaign:{campaign_id}:inflight"
 
     def campaign_pace(self, campaign_id: str) -> str:
-        """Sorted set: the campaign's start requests of the last minute (ms): its rate share and current pace."""
+        """Sorted set: the campaign's start requests by time (ms), read for the last minute: its rate share and
+        current pace. Trimmed as `pace` is."""
         return f"{self.prefix}:campaign:{campaign_id}:pace"
 
     def campaign_recent(self, campaign_id: str) -> str:
@@ -150,7 +152,8 @@ class Keys:
     @property
     def pace(self) -> str:
         """Sorted set: call-start attempts by time (ms), shared pacing across instances; trimmed to the last minute
-        when a start is added (not on every look: readers count a time range): about 60 × DISPATCH_RATE members."""
+        when a start is added, at most once a second per campaign (not on every look: readers count a time range):
+        once a start is added, none older than 61 s: about 61 × DISPATCH_RATE members at most (scripts.add_starts)."""
         return f"{self.prefix}:pace"
 
     @property

@@ -340,8 +340,8 @@ local function set_fields(id, fields_json, overwrite)
 end
 
 -- The pace sets (the global one, and each campaign's) hold every start (`{{call id}}:{{start request}}`) by its time.
--- Every reader counts a score range, so a set is trimmed to its last minute when a start is added to it, not on
--- every look (claim_script.CLAIM does the same).
+-- Every reader counts a score range, so a set is trimmed only to bound its size, when a start is added to it, not
+-- on every look.
 local function pace_wait(rate)
   if redis.call('ZCOUNT', p .. ':pace', now - 999, '+inf') >= rate then
     local first = redis.call('ZRANGEBYSCORE', p .. ':pace', now - 999, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
@@ -350,12 +350,20 @@ local function pace_wait(rate)
   return 0
 end
 
-local function add_start(pace, start_id)
-  redis.call('ZADD', pace, now, start_id)
-  redis.call('ZREMRANGEBYSCORE', pace, '-inf', now - 60000)
+-- A start goes into the global pace and its call's campaign's (`camp`, nil for a call without one). Both are trimmed
+-- to the last minute together, once a second per campaign: `trimmed` is the campaign's `pace_trimmed_s` (false
+-- when unset) when it is the campaign in turn, whose hash the claim read; nil otherwise (a start retry, a call
+-- queued in another campaign than its own, or one without a campaign), and then they are trimmed every time. So
+-- every start is added where a trim ran in the same second of Redis time: once a start is added, a pace set holds
+-- none older than 61 s (about 61 × the rate members). claim_script.CLAIM follows the same rule.
+local function add_starts(start_id, camp, trimmed)
+  redis.call('ZADD', p .. ':pace', now, start_id)
+  if camp then redis.call('ZADD', camp .. ':pace', now, start_id) end
+  if trimmed == t[1] then return end
+  redis.call('ZREMRANGEBYSCORE', p .. ':pace', '-inf', now - 60000)
+  if camp then redis.call('ZREMRANGEBYSCORE', camp .. ':pace', '-inf', now - 60000) end
+  if trimmed ~= nil then redis.call('HSET', camp, 'pace_trimmed_s', t[1]) end
 end
-
-local function campaign_pace(camp, start_id) add_start(camp .. ':pace', start_id) end
 """
 # ARGV: prefix, call_id, idempotency_key|'', fingerprint, retention_s, phone, campaign, config_json, max_queued,
 #       traceparent|'', options_json, campaign_retention_s|''
@@ -482,7 +490,7 @@ return {{'created', id, 'queued'}}
 # a paused or canceled one leaves the rotation. Within a campaign, calls go in acceptance order. A call found with
 # its calling hours closed (or its campaign's hours changed since it was planned) goes back to the planner; a
 # suppressed number ends `suppressed` here, atomically with the claim. Returns id, verdict ('claimed',
-# 'suppressed') or nil, 'empty' | 'blocked'.
+# 'suppressed'), the campaign's key and its `pace_trimmed_s` (add_starts), or nil, 'empty' | 'blocked'.
 CHOOSE_NEXT = """
 local function campaign_busy(camp, c)
   if c[2] and redis.call('ZCARD', camp .. ':inflight') >= tonumber(c[2]) then return true end
@@ -515,7 +523,7 @@ local function choose_next(clock)
   for i = 1, #cands, 2 do
     local cid, pass = cands[i], tonumber(cands[i + 1])
     local camp = p .. ':campaign:' .. cid
-    local c = redis.call('HMGET', camp, 'state', 'max_inflight', 'rate', 'weight', 'wver')
+    local c = redis.call('HMGET', camp, 'state', 'max_inflight', 'rate', 'weight', 'wver', 'pace_trimmed_s')
     local stride = 1 / (tonumber(c[4]) or 1)
     if c[1] == 'paused' or c[1] == 'canceled' then
       redis.call('ZREM', ready, cid)
@@ -548,7 +556,7 @@ local function choose_next(clock)
             else
               redis.call('ZREM', ready, cid)
             end
-            return id, verdict
+            return id, verdict, camp, c[6]
           end
         end
       end
@@ -569,7 +577,7 @@ CLAIM_FULL = (
 local wait = pace_wait(tonumber(ARGV[2]))
 if wait > 0 then return {'wait', tostring(wait)} end
 if redis.call('ZCARD', p .. ':inflight') >= tonumber(ARGV[3]) then return {'full'} end
-local id, verdict = choose_next(tonumber(ARGV[6] or now))
+local id, verdict, turn, trimmed = choose_next(tonumber(ARGV[6] or now))
 if verdict ~= 'claimed' then return {verdict, id} end
 local ck = p .. ':call:' .. id
 local attempt = redis.call('HINCRBY', ck, 'attempts', 1)
@@ -577,9 +585,12 @@ local token = redis.call('HINCRBY', ck, 'lease', 1)
 redis.call('HSET', ck, 'worker', ARGV[5])
 record(id, 'queued', 'dispatching', 'dispatcher', cjson.encode({attempt=attempt, worker=ARGV[5], claim=token}))
 redis.call('ZADD', p .. ':dispatching', now + tonumber(ARGV[4]), id)
-add_start(p .. ':pace', id .. ':' .. attempt)
 local _, camp = campaign_of(ck)
-if camp then campaign_pace(camp, id .. ':' .. attempt) end
+if camp == turn then
+  add_starts(id .. ':' .. attempt, camp, trimmed)
+else
+  add_starts(id .. ':' .. attempt, camp, nil)
+end
 """
     + CLAIMED_REPLY
 )
@@ -597,9 +608,8 @@ local wait = pace_wait(tonumber(ARGV[2]))
 if wait > 0 then return {'wait', tostring(wait)} end
 local attempt = redis.call('HINCRBY', ck, 'attempts', 1)
 redis.call('ZADD', p .. ':dispatching', 'XX', now + tonumber(ARGV[4]), id)
-add_start(p .. ':pace', id .. ':' .. attempt)
 local _, camp = campaign_of(ck)
-if camp then campaign_pace(camp, id .. ':' .. attempt) end
+add_starts(id .. ':' .. attempt, camp, nil)
 return {'ok', tostring(attempt)}
 """
 )

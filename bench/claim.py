@@ -12,17 +12,20 @@ what Redis spent inside the script (INFO commandstats over its runs): the EVALSH
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import statistics
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any, cast
 
 import redis as sync_redis
 from saq import Queue as SaqQueue
 
-from bench.common import redis_url, rounds_from_env
+from bench.common import per_round, redis_url, rounds_from_env, switch_from_env
+from bench.placement import CORE_SWITCH, generator_placed
 from callqueue.settings import load_settings
 from callqueue.store.calls import CallStore
 from callqueue.store.connection import service_redis
@@ -30,6 +33,7 @@ from callqueue.store.connection import service_redis
 CALLS = 1500
 NO_LIMIT = 10**9
 ROUNDS = rounds_from_env("BENCH_ROUNDS", 5)
+PLACE = switch_from_env(CORE_SWITCH)
 PHONE, CAMPAIGN, CONFIG = "+14155550100", "bench", {"flow_name": "demo"}  # bench.enqueue's payload
 HARNESS = {"info", "flushdb", "script|load"}  # the benchmark's own commands, and a script loaded once per Redis
 
@@ -56,10 +60,25 @@ def _redis_cpu_s(stats: sync_redis.Redis) -> float:
     return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
 
 
-async def _rounds() -> tuple[list[float], list[float], list[float], list[float], Counter[str]]:
+@dataclass
+class ClaimResults:
+    ours: list[float]  # claims/s, one per round
+    saq: list[float]  # dequeues/s, one per round
+    ours_cpu: list[float]  # Redis CPU µs per call, one per round
+    saq_cpu: list[float]
+    ours_commands: Counter[str]  # commandstats over ours' runs
+    where: str  # where the load generator and Redis ran
+
+
+async def _placed() -> ClaimResults:
+    url = redis_url()
+    with generator_placed(url, PLACE) as where:
+        return ClaimResults(*await _rounds(url), where)
+
+
+async def _rounds(url: str) -> tuple[list[float], list[float], list[float], list[float], Counter[str]]:
     """Rates (calls/s) of ours and saq per round, their Redis CPU (µs) per call per round, and the commandstats
     of ours' runs."""
-    url = redis_url()
     settings = load_settings({**os.environ, "REDIS_URL": url})
     ours = service_redis(settings)
     saq = SaqQueue.from_url(url, name="bench-saq-claim")
@@ -85,6 +104,7 @@ async def _rounds() -> tuple[list[float], list[float], list[float], list[float],
 
         sides = [(claim_ours, ours_rates, ours_cpu), (claim_saq, saq_rates, saq_cpu)]
         for one, rates, cpu in sides if r % 2 == 0 else reversed(sides):
+            gc.collect()  # the garbage of the filling and of the other side's run is not collected on this clock
             commands_before = _commandstats(stats)
             cpu_before = _redis_cpu_s(stats)
             started = time.perf_counter()
@@ -94,7 +114,8 @@ async def _rounds() -> tuple[list[float], list[float], list[float], list[float],
             cpu.append((_redis_cpu_s(stats) - cpu_before) / CALLS * 1e6)
             if one is claim_ours:
                 ours_commands += _commandstats(stats) - commands_before
-        print(f"[bench] claim round {r + 1}/{ROUNDS}", file=sys.stderr, flush=True)
+        did = f"ours {ours_rates[-1]:,.0f}/s, saq {saq_rates[-1]:,.0f}/s ({'ours' if r % 2 == 0 else 'saq'} first)"
+        print(f"[bench] claim round {r + 1}/{ROUNDS}: {did}", file=sys.stderr, flush=True)
     stats.flushdb()
     stats.close()
     await ours.aclose()
@@ -120,7 +141,8 @@ def _inside(commands: Counter[str], claims: int) -> str:
 
 
 def run() -> str:
-    ours, saq, ours_cpu, saq_cpu, ours_commands = asyncio.run(_rounds())
+    results = asyncio.run(_placed())
+    ours, saq = results.ours, results.saq
     ratios = [o / s for o, s in zip(ours, saq, strict=True)]
     return "\n".join(
         [
@@ -130,12 +152,15 @@ def run() -> str:
             "(min–max). Ours: `CallStore.claim`, one EVALSHA that applies the limits, the campaign turn and the "
             "lease and returns the call's record (the fields the worker starts it with): 1 round trip. saq: "
             "`dequeue` (BLMOVE, then GET of the job): 2 round trips. Redis CPU per call: INFO cpu over each "
-            "side's runs (the server's event loop included).",
+            "side's runs (the server's event loop included). Each run collects this process's garbage before its "
+            f"clock starts. {results.where}",
             "",
             f"- ours {_stats(ours)} claims/s, saq {_stats(saq)} dequeues/s; ours/saq **{_stats(ratios, 2)}** "
             "(issue 12's goal ≥ 1.5)",
-            f"- Redis CPU per call: ours {_stats(ours_cpu)} µs, saq {_stats(saq_cpu)} µs",
-            _inside(ours_commands, CALLS * ROUNDS),
+            f"- per round, in the order the rounds ran (ours first in odd rounds): ours {per_round(ours)} claims/s; "
+            f"saq {per_round(saq)} dequeues/s; ours/saq {per_round(ratios, 2)}",
+            f"- Redis CPU per call: ours {_stats(results.ours_cpu)} µs, saq {_stats(results.saq_cpu)} µs",
+            _inside(results.ours_commands, CALLS * ROUNDS),
             "",
         ]
     )

@@ -28,6 +28,22 @@ def rounds_from_env(name: str, default: int) -> int:
     return rounds
 
 
+def switch_from_env(name: str, default: bool = True) -> bool:
+    """An on/off switch from the environment variable `name` (1 on, 0 off, unset: `default`); any other value stops
+    the benchmark before it starts, saying which variable: a mistyped switch must not run the other way silently."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    if raw.strip() not in ("0", "1"):
+        raise SystemExit(f"{name}={raw!r}: must be 1 (on) or 0 (off) (default {int(default)})")
+    return raw.strip() == "1"
+
+
+def per_round(values: list[float], digits: int = 0) -> str:
+    """One figure per round, in the order the rounds ran: a drift, or one odd round, shows beside the median."""
+    return " · ".join(f"{v:,.{digits}f}" for v in values)
+
+
 def redis_url() -> str:
     url = os.environ.get("REDIS_URL")
     if not url:

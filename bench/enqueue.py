@@ -10,6 +10,7 @@ left, and the load generator's own CPU.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import re
@@ -30,14 +31,32 @@ import redis as sync_redis
 from arq.connections import ArqRedis
 from saq import Queue as SaqQueue
 
-from bench.common import cpu_seconds, redis_url, rounds_from_env, service_serving, serving
-from bench.placement import Placement, local_redis_pid, pin_self, pinned, placement
+from bench.common import (
+    cpu_seconds,
+    per_round,
+    redis_url,
+    rounds_from_env,
+    service_serving,
+    serving,
+    switch_from_env,
+)
+from bench.placement import (
+    CORE_SWITCH,
+    HTTP_SWITCH,
+    Placement,
+    generator_placed,
+    local_redis_pid,
+    pin_self,
+    pinned,
+    placement,
+)
 from callqueue.settings import load_settings
 from callqueue.store.calls import CallStore
 from callqueue.store.connection import service_redis
 from local.redis_server import free_port
 
 ROUNDS = rounds_from_env("BENCH_ROUNDS", 5)
+CORE_PLACE = switch_from_env(CORE_SWITCH)
 PHONE, CAMPAIGN, CONFIG = "+14155550100", "bench", {"flow_name": "demo"}
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"  # the API passes one for every call
 BODY = json.dumps({"phone_number": PHONE, "campaign_id": CAMPAIGN, "call_config": CONFIG})
@@ -119,6 +138,7 @@ async def _measure(stats: sync_redis.Redis, concurrency: int, jobs: int, one: Ca
     stats.flushdb()
     await _run(concurrency, 50, one)  # the pool's connections and the scripts are loaded before the clock starts
     stats.flushdb()
+    gc.collect()  # the garbage of the run before (another side's) is not collected on this side's clock
     before = _commandstats(stats)
     wall, cpu = await _run(concurrency, jobs, one)
     delta = _delta(before, _commandstats(stats))
@@ -134,8 +154,19 @@ async def _measure(stats: sync_redis.Redis, concurrency: int, jobs: int, one: Ca
     return Sample(jobs / wall, redis_us / jobs, commands / jobs, round_trips / jobs, keys / jobs, cpu / jobs * 1e6)
 
 
-async def core_enqueue() -> dict[str, dict[str, Series]]:
+@dataclass
+class CoreResults:
+    series: dict[str, dict[str, Series]]  # mode → side → one sample per round
+    where: str  # where the load generator and Redis ran
+
+
+async def core_enqueue() -> CoreResults:
     url = redis_url()
+    with generator_placed(url, CORE_PLACE) as where:
+        return CoreResults(await _core_rounds(url), where)
+
+
+async def _core_rounds(url: str) -> dict[str, dict[str, Series]]:
     settings = load_settings({**os.environ, "REDIS_URL": url})
     ours = service_redis(settings)
     store = CallStore(ours, "bench-ours")
@@ -179,7 +210,11 @@ async def core_enqueue() -> dict[str, dict[str, Series]]:
         for mode, concurrency, jobs in MODES:
             for side in order:
                 results[mode][side].samples.append(await _measure(stats, concurrency, jobs, sides[side]))
-        print(f"[bench] enqueue core round {r + 1}/{ROUNDS}", file=sys.stderr, flush=True)
+        did = "; ".join(
+            f"{mode}: " + ", ".join(f"{side} {by_side[side].samples[-1].rate:,.0f}/s" for side in order)
+            for mode, by_side in results.items()
+        )
+        print(f"[bench] enqueue core round {r + 1}/{ROUNDS}: {did}", file=sys.stderr, flush=True)
     stats.flushdb()
     stats.close()
     await ours.aclose()
@@ -193,11 +228,15 @@ def _ratio(a: Series, b: Series) -> str:
     return _stats([x.rate / y.rate for x, y in zip(a.samples, b.samples, strict=True)], 2)
 
 
-def core_section(results: dict[str, dict[str, Series]]) -> list[str]:
+def core_section(core: CoreResults) -> list[str]:
+    results = core.series
+    jobs = ", ".join(f"{mode} {n:,}" for mode, _, n in MODES)
     lines = [
         "### Core enqueue (the store call alone, no HTTP)",
         "",
-        f"{ROUNDS} interleaved rounds (the order rotates each round); each run flushes Redis first and warms up. "
+        f"{ROUNDS} interleaved rounds (the order rotates each round); each run ({jobs} enqueues) flushes Redis "
+        "first, warms up, and collects this process's garbage before its clock starts. "
+        f"{core.where} "
         "Ours through `service_redis` (the service's client and its settings, the arguments the API passes); saq "
         "0.26 `Queue.enqueue` and arq 0.28 `enqueue_job` with their default clients; the same phone number, campaign "
         "and call_config. "
@@ -221,6 +260,9 @@ def core_section(results: dict[str, dict[str, Series]]) -> list[str]:
             f"**{_ratio(by_side['ours + Idempotency-Key'], by_side['saq'])}**; "
             f"ours/arq {_ratio(by_side['ours'], by_side['arq'])}"
         )
+    lines += ["", "Per round, in the order the rounds ran (enqueues/s):", ""]
+    for mode, by_side in results.items():
+        lines += [f"- {mode}, {side}: {per_round(s.pick('rate'))}" for side, s in by_side.items()]
     lines += ["", "What each side does per enqueue:", ""]
     lines += [f"- {side}: {what}" for side, what in WHAT.items()]
     return [*lines, ""]
@@ -229,6 +271,7 @@ def core_section(results: dict[str, dict[str, Series]]) -> list[str]:
 # --- HTTP ----------------------------------------------------------------------------------------------------------
 
 HTTP_ROUNDS = rounds_from_env("BENCH_HTTP_ROUNDS", 6)
+HTTP_PLACE = switch_from_env(HTTP_SWITCH)
 HTTP_SECONDS = 5
 HTTP_WARMUP_SECONDS = 1
 HTTP_IDLE_SECONDS = 5
@@ -313,7 +356,7 @@ def http_enqueue() -> HttpResults:
     url = redis_url()
     env = {"REDIS_URL": url, "DISPATCH_WORKERS": "0", "MAX_QUEUED_CALLS": "10000000"}
     runs: dict[int, dict[str, list[WrkRun]]] = {c: {side: [] for side in HTTP_SIDES} for c in HTTP_CONNECTIONS}
-    where = placement() if os.environ.get("BENCH_HTTP_PLACE", "1") != "0" else None
+    where = placement() if HTTP_PLACE else None
     others = where.others if where else None
     with ExitStack() as stack:
         tmp = stack.enter_context(tempfile.TemporaryDirectory())
@@ -329,7 +372,7 @@ def http_enqueue() -> HttpResults:
         redis_pid = local_redis_pid(url)
         if where is not None:
             for pid in (ours[1], bare[1]):
-                stack.enter_context(pinned(pid, where.server))
+                stack.enter_context(pinned(pid, where.first))
             if redis_pid is not None:
                 stack.enter_context(pinned(redis_pid, where.others))
         idle = _idle_ms_per_s({"ours": ours[1], "bare": bare[1]})
@@ -346,10 +389,11 @@ def http_enqueue() -> HttpResults:
 def _placement_text(results: HttpResults) -> str:
     where = results.where
     if where is None:
-        return "No placement (a single CPU, or BENCH_HTTP_PLACE=0): processes share the CPUs as the kernel pleases. "
+        return f"No placement (a single CPU, or {HTTP_SWITCH}=0): processes share the CPUs as the kernel pleases. "
     redis = "" if results.redis_placed else " (Redis is not a process of this machine: not placed)"
     return (
-        f"Placement (sched_setaffinity; BENCH_HTTP_PLACE=0 turns it off): {where.describe()}{redis}; the server not "
+        f"Placement (sched_setaffinity; {HTTP_SWITCH}=0 turns it off): {where.describe('server', 'wrk and Redis')}"
+        f"{redis}; the server not "
         "being measured idles beside it (its background work: the last line). "
     )
 

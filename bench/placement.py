@@ -1,17 +1,18 @@
-"""Where the HTTP benchmark's processes run, so that a rerun on a small machine gives the same figures.
+"""Where a benchmark's processes run, so that a rerun on a small machine gives the same figures.
 
-On 2 cores the server under test, wrk and Redis share both cores as the scheduler pleases: the server migrates
-between cores and waits behind Redis or wrk, and its rate moved ±30 % from one run to the next. Here the server under
-test has the first CPU (one uvicorn worker: one thread does the work) and wrk and Redis share the others. Both sides
-are placed the same way. With one CPU there is nothing to place: everything shares it, and the
-benchmark's text says so.
+On 2 cores the process being measured, its load generator and Redis share both cores as the scheduler pleases: the
+measured process migrates between cores and waits behind Redis, and rates moved ±30 % from one run to the next.
+HTTP: the server under test has the first CPU (one uvicorn worker: one thread does the work) and wrk and Redis share
+the others. Core enqueue and claim: this process, the load generator that runs every side's client, has the first
+CPU and Redis the others. Every side is placed the same way. With one CPU there is nothing to place: everything
+shares it, and the benchmark's text says so.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -19,15 +20,18 @@ from urllib.parse import urlparse
 import redis as sync_redis
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# The switches (read by bench.common.switch_from_env; on unless 0): HTTP's, and the in-process benchmarks' (core
+# enqueue, claim).
+HTTP_SWITCH, CORE_SWITCH = "BENCH_HTTP_PLACE", "BENCH_CORE_PLACE"
 
 
 @dataclass(frozen=True)
 class Placement:
-    server: frozenset[int]  # the CPU of the server under test
-    others: frozenset[int]  # wrk's and Redis's
+    first: frozenset[int]  # the CPU of what is measured: the HTTP server, or the in-process load generator
+    others: frozenset[int]  # the rest: Redis's (and wrk's)
 
-    def describe(self) -> str:
-        return f"server on CPU {_cpus(self.server)}, wrk and Redis on CPU {_cpus(self.others)}"
+    def describe(self, first: str, others: str) -> str:
+        return f"{first} on CPU {_cpus(self.first)}, {others} on CPU {_cpus(self.others)}"
 
 
 def _cpus(cpus: frozenset[int]) -> str:
@@ -35,7 +39,8 @@ def _cpus(cpus: frozenset[int]) -> str:
 
 
 def placement() -> Placement | None:
-    """The first CPU this process may use for the server, the rest for wrk and Redis; None with a single CPU."""
+    """The first CPU this process may use for what is measured, the rest for Redis (and wrk); None with a single
+    CPU."""
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
         return None
@@ -81,3 +86,23 @@ def pinned(pid: int, cpus: frozenset[int]) -> Iterator[None]:
 def pin_self(cpus: frozenset[int]) -> None:
     """For a child about to exec (subprocess's preexec_fn): run on `cpus`."""
     os.sched_setaffinity(0, cpus)
+
+
+@contextmanager
+def generator_placed(url: str, on: bool) -> Iterator[str]:
+    """For an in-process benchmark (core enqueue, claim): this process, which runs every side's client, on the first
+    CPU and the Redis at `url` on the others while the block runs (their own affinity back after); yields the
+    sentence that says where everything ran, for the benchmark's text."""
+    where = placement() if on else None
+    if where is None:
+        why = f"{CORE_SWITCH}=0" if not on else "a single CPU"
+        yield f"No placement ({why}): the load generator and Redis share the CPUs as the kernel pleases."
+        return
+    redis_pid = local_redis_pid(url)
+    with ExitStack() as stack:
+        stack.enter_context(pinned(os.getpid(), where.first))
+        if redis_pid is not None:
+            stack.enter_context(pinned(redis_pid, where.others))
+        redis = "Redis" if redis_pid is not None else "Redis (not a process of this machine: not placed)"
+        generator = "the load generator (this process: every side's client)"
+        yield f"Placement (sched_setaffinity; {CORE_SWITCH}=0 turns it off): {where.describe(generator, redis)}."

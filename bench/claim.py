@@ -25,7 +25,7 @@ import redis as sync_redis
 from saq import Queue as SaqQueue
 
 from bench.common import per_round, redis_url, rounds_from_env, switch_from_env
-from bench.placement import CORE_SWITCH, generator_placed
+from bench.placement import CORE_SWITCH, GeneratorPlacement
 from callqueue.settings import load_settings
 from callqueue.store.calls import CallStore
 from callqueue.store.connection import service_redis
@@ -72,8 +72,9 @@ class ClaimResults:
 
 async def _placed() -> ClaimResults:
     url = redis_url()
-    with generator_placed(url, PLACE) as where:
-        return ClaimResults(*await _rounds(url), where)
+    placed = GeneratorPlacement(url, PLACE)
+    with placed.run(concurrent=False):
+        return ClaimResults(*await _rounds(url), placed.describe(concurrent=False))
 
 
 async def _rounds(url: str) -> tuple[list[float], list[float], list[float], list[float], Counter[str]]:

@@ -43,8 +43,8 @@ from bench.common import (
 from bench.placement import (
     CORE_SWITCH,
     HTTP_SWITCH,
+    GeneratorPlacement,
     Placement,
-    generator_placed,
     local_redis_pid,
     pin_self,
     pinned,
@@ -136,7 +136,9 @@ async def _run(concurrency: int, jobs: int, one: Callable[[], Awaitable[Any]]) -
 
 async def _measure(stats: sync_redis.Redis, concurrency: int, jobs: int, one: Callable[[], Awaitable[Any]]) -> Sample:
     stats.flushdb()
-    await _run(concurrency, 50, one)  # the pool's connections and the scripts are loaded before the clock starts
+    # Before the clock starts: the scripts loaded, and as many connections opened as the run will use (each of the
+    # `concurrency` tasks takes a job at once), so that no side opens them on its first round's clock.
+    await _run(concurrency, max(50, 2 * concurrency), one)
     stats.flushdb()
     gc.collect()  # the garbage of the run before (another side's) is not collected on this side's clock
     before = _commandstats(stats)
@@ -162,11 +164,11 @@ class CoreResults:
 
 async def core_enqueue() -> CoreResults:
     url = redis_url()
-    with generator_placed(url, CORE_PLACE) as where:
-        return CoreResults(await _core_rounds(url), where)
+    placed = GeneratorPlacement(url, CORE_PLACE)
+    return CoreResults(await _core_rounds(url, placed), placed.describe(concurrent=True))
 
 
-async def _core_rounds(url: str) -> dict[str, dict[str, Series]]:
+async def _core_rounds(url: str, placed: GeneratorPlacement) -> dict[str, dict[str, Series]]:
     settings = load_settings({**os.environ, "REDIS_URL": url})
     ours = service_redis(settings)
     store = CallStore(ours, "bench-ours")
@@ -209,7 +211,8 @@ async def _core_rounds(url: str) -> dict[str, dict[str, Series]]:
         order = names[r % len(names) :] + names[: r % len(names)]  # rotate: no side always runs first
         for mode, concurrency, jobs in MODES:
             for side in order:
-                results[mode][side].samples.append(await _measure(stats, concurrency, jobs, sides[side]))
+                with placed.run(concurrent=concurrency > 1):
+                    results[mode][side].samples.append(await _measure(stats, concurrency, jobs, sides[side]))
         did = "; ".join(
             f"{mode}: " + ", ".join(f"{side} {by_side[side].samples[-1].rate:,.0f}/s" for side in order)
             for mode, by_side in results.items()

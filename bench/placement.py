@@ -88,21 +88,47 @@ def pin_self(cpus: frozenset[int]) -> None:
     os.sched_setaffinity(0, cpus)
 
 
-@contextmanager
-def generator_placed(url: str, on: bool) -> Iterator[str]:
-    """For an in-process benchmark (core enqueue, claim): this process, which runs every side's client, on the first
-    CPU and the Redis at `url` on the others while the block runs (their own affinity back after); yields the
-    sentence that says where everything ran, for the benchmark's text."""
-    where = placement() if on else None
-    if where is None:
-        why = f"{CORE_SWITCH}=0" if not on else "a single CPU"
-        yield f"No placement ({why}): the load generator and Redis share the CPUs as the kernel pleases."
-        return
-    redis_pid = local_redis_pid(url)
-    with ExitStack() as stack:
-        stack.enter_context(pinned(os.getpid(), where.first))
-        if redis_pid is not None:
-            stack.enter_context(pinned(redis_pid, where.others))
-        redis = "Redis" if redis_pid is not None else "Redis (not a process of this machine: not placed)"
+class GeneratorPlacement:
+    """Where an in-process benchmark (core enqueue, claim) runs this process, the load generator that runs every
+    side's client, and the Redis at `url`: pinned for each run, every side alike.
+
+    One call at a time, both share the first CPU: only one of them runs at any moment (a round trip at a time), and
+    apart every round trip costs two wakeups across CPUs, which on this KVM guest cost more than the work (a
+    sequential PING: ~90 µs on one CPU, ~260-430 µs across two) and change with the machine's load (a CPU kept busy
+    by other work wakes at once; an idle one is halted first), so the figures changed with the load rather than the
+    work. Many calls at once, both are busy together: the load generator keeps the first CPU and Redis gets the
+    others. Without placement the kernel chooses, and chose differently under load: that was the wide range."""
+
+    def __init__(self, url: str, on: bool) -> None:
+        self.on = on
+        self.where = placement() if on else None
+        self.redis_pid = local_redis_pid(url) if self.where is not None else None
+
+    @contextmanager
+    def run(self, concurrent: bool) -> Iterator[None]:
+        """Pins for one run (each thread's own affinity back after it)."""
+        if self.where is None:
+            yield
+            return
+        with ExitStack() as stack:
+            stack.enter_context(pinned(os.getpid(), self.where.first))
+            if self.redis_pid is not None:
+                stack.enter_context(pinned(self.redis_pid, self.where.others if concurrent else self.where.first))
+            yield
+
+    def describe(self, concurrent: bool) -> str:
+        """The sentence for the benchmark's text: where everything ran (`concurrent`: it has runs of many calls at
+        once too)."""
+        if self.where is None:
+            why = "a single CPU" if self.on else f"{CORE_SWITCH}=0"
+            return f"No placement ({why}): the load generator and Redis share the CPUs as the kernel pleases."
         generator = "the load generator (this process: every side's client)"
-        yield f"Placement (sched_setaffinity; {CORE_SWITCH}=0 turns it off): {where.describe(generator, redis)}."
+        redis = "" if self.redis_pid is not None else " (Redis is not a process of this machine: it is not placed)"
+        alone = f"one call at a time, {generator} and Redis both on CPU {_cpus(self.where.first)}"
+        text = f"Placement (sched_setaffinity, every side alike; {CORE_SWITCH}=0 turns it off{redis}): {alone}"
+        if concurrent:
+            text += f"; many at once, {self.where.describe(generator, 'Redis')}"
+        return (
+            f"{text}. Apart, a round trip at a time costs two wakeups across CPUs, which on a VM cost more than the "
+            "work and change with the machine's load (see bench/placement.py)."
+        )

@@ -9,7 +9,7 @@ import pytest
 
 from bench.__main__ import main, splice
 from bench.common import per_round, rounds_from_env, switch_from_env
-from bench.placement import CORE_SWITCH, generator_placed, local_redis_pid, placement
+from bench.placement import CORE_SWITCH, GeneratorPlacement, local_redis_pid, placement
 
 RESULTS = """# Benchmark results
 
@@ -104,7 +104,7 @@ def test_per_round_figures_are_listed_in_the_order_the_rounds_ran() -> None:
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="placement needs two CPUs")
-def test_the_load_generator_and_redis_run_where_the_text_says_while_the_bench_runs_and_are_let_go_after(
+def test_the_load_generator_and_redis_run_where_the_text_says_for_each_run_and_are_let_go_after(
     redis_url: str,
 ) -> None:
     redis_pid = local_redis_pid(redis_url)
@@ -112,16 +112,25 @@ def test_the_load_generator_and_redis_run_where_the_text_says_while_the_bench_ru
         pytest.skip("the tests' Redis is not a process of this machine")
     mine, redis_before = os.sched_getaffinity(0), os.sched_getaffinity(redis_pid)
     first, *rest = sorted(mine)
-    with generator_placed(redis_url, True) as text:
-        assert os.sched_getaffinity(0) == {first}
-        assert os.sched_getaffinity(redis_pid) == set(rest)
-    assert f"the load generator (this process: every side's client) on CPU {first}, Redis on CPU " in text
-    assert "BENCH_CORE_PLACE=0 turns it off" in text
+    placed = GeneratorPlacement(redis_url, True)
+    with placed.run(concurrent=False):  # a round trip at a time: both on the first CPU
+        assert os.sched_getaffinity(0) == {first} and os.sched_getaffinity(redis_pid) == {first}
     assert os.sched_getaffinity(0) == mine and os.sched_getaffinity(redis_pid) == redis_before
+    with placed.run(concurrent=True):  # many at once: Redis on the others
+        assert os.sched_getaffinity(0) == {first} and os.sched_getaffinity(redis_pid) == set(rest)
+    assert os.sched_getaffinity(0) == mine and os.sched_getaffinity(redis_pid) == redis_before
+    others = ",".join(str(c) for c in rest)
+    text = placed.describe(concurrent=True)
+    generator = "the load generator (this process: every side's client)"
+    assert f"one call at a time, {generator} and Redis both on CPU {first}" in text
+    assert f"many at once, {generator} on CPU {first}, Redis on CPU " in text
+    assert text.count(f"Redis on CPU {others}") == 1 and "BENCH_CORE_PLACE=0 turns it off" in text
+    assert "many at once" not in placed.describe(concurrent=False)
 
 
 def test_with_placement_off_nothing_is_pinned_and_the_text_says_so(redis_url: str) -> None:
     mine = os.sched_getaffinity(0)
-    with generator_placed(redis_url, False) as text:
+    placed = GeneratorPlacement(redis_url, False)
+    with placed.run(concurrent=False):
         assert os.sched_getaffinity(0) == mine
-    assert text.startswith("No placement (BENCH_CORE_PLACE=0)")
+    assert placed.describe(concurrent=True).startswith("No placement (BENCH_CORE_PLACE=0)")

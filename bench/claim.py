@@ -4,9 +4,12 @@ Ours: `CallStore.claim`, which returns the claimed call's record (the fields the
 claim script itself: one EVALSHA per call in the plain case (store/claim_script.py). saq: `dequeue` (BLMOVE from
 the queued list to the active one, then GET of the job, deserialized): 2 round trips. Both sides take calls one at
 a time from a queue filled beforehand, on the same Redis, with the same payload, in interleaved rounds (the order
-alternates); median and range. Each side also reports its Redis CPU per call (INFO cpu, used_cpu_user + sys over
-its runs, divided by the calls): it includes the server's event loop, not only the commands. Ours also reports
-what Redis spent inside the script (INFO commandstats over its runs): the EVALSHA, and the commands it called.
+alternates; in a round, the sides take turns); median and range. Each side also reports its Redis CPU per call
+(INFO cpu, used_cpu_user + sys over its turns, divided by the calls): it includes the server's event loop, not only
+the commands. Ours also reports what Redis spent inside the script (INFO commandstats over its turns): the EVALSHA,
+and the commands it called. This process (every side's client) and Redis are placed alike for both sides
+(bench/placement.py), and each turn collects this process's garbage before its clock starts, so that neither
+side's figure depends on the other's.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any, cast
 import redis as sync_redis
 from saq import Queue as SaqQueue
 
-from bench.common import per_round, redis_url, rounds_from_env, switch_from_env
+from bench.common import SLICES, per_round, redis_url, rounds_from_env, slice_sizes, switch_from_env
 from bench.placement import CORE_SWITCH, GeneratorPlacement
 from callqueue.settings import load_settings
 from callqueue.store.calls import CallStore
@@ -104,17 +107,23 @@ async def _rounds(url: str) -> tuple[list[float], list[float], list[float], list
             assert await saq.dequeue() is not None
 
         sides = [(claim_ours, ours_rates, ours_cpu), (claim_saq, saq_rates, saq_cpu)]
-        for one, rates, cpu in sides if r % 2 == 0 else reversed(sides):
-            gc.collect()  # the garbage of the filling and of the other side's run is not collected on this clock
-            commands_before = _commandstats(stats)
-            cpu_before = _redis_cpu_s(stats)
-            started = time.perf_counter()
-            for _ in range(CALLS):
-                await one()
-            rates.append(CALLS / (time.perf_counter() - started))
-            cpu.append((_redis_cpu_s(stats) - cpu_before) / CALLS * 1e6)
-            if one is claim_ours:
-                ours_commands += _commandstats(stats) - commands_before
+        wall = {claim_ours: 0.0, claim_saq: 0.0}
+        redis_cpu = {claim_ours: 0.0, claim_saq: 0.0}
+        for share in slice_sizes(CALLS):  # each side's claims in turns, in turn with the other's
+            for one, _, _ in sides if r % 2 == 0 else reversed(sides):
+                gc.collect()  # the garbage of the filling and of the other side's turn is not collected on this clock
+                commands_before = _commandstats(stats)
+                cpu_before = _redis_cpu_s(stats)
+                started = time.perf_counter()
+                for _ in range(share):
+                    await one()
+                wall[one] += time.perf_counter() - started
+                redis_cpu[one] += _redis_cpu_s(stats) - cpu_before
+                if one is claim_ours:
+                    ours_commands += _commandstats(stats) - commands_before
+        for one, rates, cpu in sides:
+            rates.append(CALLS / wall[one])
+            cpu.append(redis_cpu[one] / CALLS * 1e6)
         did = f"ours {ours_rates[-1]:,.0f}/s, saq {saq_rates[-1]:,.0f}/s ({'ours' if r % 2 == 0 else 'saq'} first)"
         print(f"[bench] claim round {r + 1}/{ROUNDS}: {did}", file=sys.stderr, flush=True)
     stats.flushdb()
@@ -149,11 +158,13 @@ def run() -> str:
         [
             "## Claim and read vs saq dequeue",
             "",
-            f"A worker's step, one at a time from {CALLS:,} queued calls, {ROUNDS} interleaved rounds, median "
-            "(min–max). Ours: `CallStore.claim`, one EVALSHA that applies the limits, the campaign turn and the "
+            f"A worker's step, one at a time from {CALLS:,} queued calls per side, {ROUNDS} interleaved rounds (the "
+            f"side that goes first alternates; in a round, each side's claims in {SLICES} turns taken in turn with "
+            "the other's, so that both sample the same moments of the machine), median (min–max). Ours: "
+            "`CallStore.claim`, one EVALSHA that applies the limits, the campaign turn and the "
             "lease and returns the call's record (the fields the worker starts it with): 1 round trip. saq: "
             "`dequeue` (BLMOVE, then GET of the job): 2 round trips. Redis CPU per call: INFO cpu over each "
-            "side's runs (the server's event loop included). Each run collects this process's garbage before its "
+            "side's turns (the server's event loop included). Each turn collects this process's garbage before its "
             f"clock starts. {results.where}",
             "",
             f"- ours {_stats(ours)} claims/s, saq {_stats(saq)} dequeues/s; ours/saq **{_stats(ratios, 2)}** "

@@ -39,6 +39,16 @@ def switch_from_env(name: str, default: bool = True) -> bool:
     return raw.strip() == "1"
 
 
+SLICES = 5  # a side's share of a round is taken in this many turns, in turn with the other sides'
+
+
+def slice_sizes(jobs: int, slices: int = SLICES) -> list[int]:
+    """`jobs` cut into `slices` turns as even as can be (the first ones take the remainder). Turns taken in turn
+    (A B A B ...) sample the same moments of a machine whose load changes: a side's figure does not depend on
+    whether a burst of other work fell on its run or on the other side's."""
+    return [jobs // slices + (1 if k < jobs % slices else 0) for k in range(slices)]
+
+
 def per_round(values: list[float], digits: int = 0) -> str:
     """One figure per round, in the order the rounds ran: a drift, or one odd round, shows beside the median."""
     return " · ".join(f"{v:,.{digits}f}" for v in values)

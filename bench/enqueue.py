@@ -4,7 +4,8 @@ Honest by construction: our side is built through the service's own Redis client
 settings; saq's `Queue.enqueue` and arq's `enqueue_job` run on the same Redis with the same payload; rounds are
 interleaved (the order rotates each round) and repeated, and every figure is the median with its range. Beside the
 rates: what Redis spent per enqueue (INFO commandstats deltas), the commands and round trips it took, the keys it
-left, and the load generator's own CPU.
+left, and the load generator's own CPU. Every side's run is placed alike (bench/placement.py), warmed up and starts
+with this process's garbage collected, so that no side's figure depends on the order or on the run before it.
 """
 
 from __future__ import annotations
@@ -32,12 +33,14 @@ from arq.connections import ArqRedis
 from saq import Queue as SaqQueue
 
 from bench.common import (
+    SLICES,
     cpu_seconds,
     per_round,
     redis_url,
     rounds_from_env,
     service_serving,
     serving,
+    slice_sizes,
     switch_from_env,
 )
 from bench.placement import (
@@ -60,7 +63,7 @@ CORE_PLACE = switch_from_env(CORE_SWITCH)
 PHONE, CAMPAIGN, CONFIG = "+14155550100", "bench", {"flow_name": "demo"}
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"  # the API passes one for every call
 BODY = json.dumps({"phone_number": PHONE, "campaign_id": CAMPAIGN, "call_config": CONFIG})
-MODES = (("sequential", 1, 1500), ("100 concurrent", 100, 4000))  # name, concurrency, enqueues per run
+MODES = (("sequential", 1, 1500), ("100 concurrent", 100, 4000))  # name, concurrency, enqueues per side per round
 # Commands that are the benchmark's own (reading the stats, flushing between runs), not an enqueue's.
 HARNESS_COMMANDS = {"info", "flushdb", "dbsize", "script|load", "script", "ping", "client|setinfo", "hello", "select"}
 
@@ -134,26 +137,66 @@ async def _run(concurrency: int, jobs: int, one: Callable[[], Awaitable[Any]]) -
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-async def _measure(stats: sync_redis.Redis, concurrency: int, jobs: int, one: Callable[[], Awaitable[Any]]) -> Sample:
+@dataclass
+class _Tally:
+    """One side's slices of one round, added up."""
+
+    wall: float = 0.0  # seconds
+    cpu: float = 0.0  # this process's CPU seconds
+    jobs: int = 0
+    keys: int = 0  # keys the slices added
+    delta: dict[str, tuple[int, float]] = field(default_factory=dict)  # commandstats: calls, µs
+
+    def add(self, wall: float, cpu: float, jobs: int, keys: int, delta: dict[str, tuple[int, float]]) -> None:
+        self.wall, self.cpu, self.jobs, self.keys = self.wall + wall, self.cpu + cpu, self.jobs + jobs, self.keys + keys
+        for name, (calls, usec) in delta.items():
+            c0, u0 = self.delta.get(name, (0, 0.0))
+            self.delta[name] = (c0 + calls, u0 + usec)
+
+    def sample(self) -> Sample:
+        jobs, delta = self.jobs, self.delta
+        scripted = {n: v for n, v in delta.items() if n in ("evalsha", "eval")}
+        if scripted:  # a script's time includes the commands it calls: count it once
+            redis_us = sum(u for _, u in scripted.values())
+            round_trips = sum(c for c, _ in scripted.values())
+            commands = sum(c for n, (c, _) in delta.items() if n not in scripted)
+        else:
+            redis_us = sum(u for _, u in delta.values())
+            round_trips = commands = sum(c for c, _ in delta.values())
+        return Sample(
+            jobs / self.wall,
+            redis_us / jobs,
+            commands / jobs,
+            round_trips / jobs,
+            self.keys / jobs,
+            self.cpu / jobs * 1e6,
+        )
+
+
+async def _mode_round(
+    stats: sync_redis.Redis,
+    concurrency: int,
+    jobs: int,
+    order: list[str],
+    sides: dict[str, Callable[[], Awaitable[Any]]],
+) -> dict[str, Sample]:
+    """One round of one mode: every side's `jobs` enqueues, in SLICES turns taken in `order` (A B C D A B C D ...),
+    so that every side samples the same moments of a machine whose load changes; each side's turns added up."""
     stats.flushdb()
     # Before the clock starts: the scripts loaded, and as many connections opened as the run will use (each of the
     # `concurrency` tasks takes a job at once), so that no side opens them on its first round's clock.
-    await _run(concurrency, max(50, 2 * concurrency), one)
+    for side in order:
+        await _run(concurrency, max(50, 2 * concurrency), sides[side])
     stats.flushdb()
-    gc.collect()  # the garbage of the run before (another side's) is not collected on this side's clock
-    before = _commandstats(stats)
-    wall, cpu = await _run(concurrency, jobs, one)
-    delta = _delta(before, _commandstats(stats))
-    keys = int(stats.dbsize())  # type: ignore[arg-type]
-    scripted = {n: v for n, v in delta.items() if n in ("evalsha", "eval")}
-    if scripted:  # a script's time includes the commands it calls: count it once
-        redis_us = sum(u for _, u in scripted.values())
-        round_trips = sum(c for c, _ in scripted.values())
-        commands = sum(c for n, (c, _) in delta.items() if n not in scripted)
-    else:
-        redis_us = sum(u for _, u in delta.values())
-        round_trips = commands = sum(c for c, _ in delta.values())
-    return Sample(jobs / wall, redis_us / jobs, commands / jobs, round_trips / jobs, keys / jobs, cpu / jobs * 1e6)
+    tallies = {side: _Tally() for side in order}
+    for share in slice_sizes(jobs):
+        for side in order:
+            gc.collect()  # the garbage of the turn before (another side's) is not collected on this side's clock
+            keys, before = int(stats.dbsize()), _commandstats(stats)  # type: ignore[arg-type]
+            wall, cpu = await _run(concurrency, share, sides[side])
+            delta = _delta(before, _commandstats(stats))
+            tallies[side].add(wall, cpu, share, int(stats.dbsize()) - keys, delta)  # type: ignore[arg-type]
+    return {side: tally.sample() for side, tally in tallies.items()}
 
 
 @dataclass
@@ -210,9 +253,10 @@ async def _core_rounds(url: str, placed: GeneratorPlacement) -> dict[str, dict[s
     for r in range(ROUNDS):
         order = names[r % len(names) :] + names[: r % len(names)]  # rotate: no side always runs first
         for mode, concurrency, jobs in MODES:
-            for side in order:
-                with placed.run(concurrent=concurrency > 1):
-                    results[mode][side].samples.append(await _measure(stats, concurrency, jobs, sides[side]))
+            with placed.run(concurrent=concurrency > 1):
+                samples = await _mode_round(stats, concurrency, jobs, order, sides)
+            for side, sample in samples.items():
+                results[mode][side].samples.append(sample)
         did = "; ".join(
             f"{mode}: " + ", ".join(f"{side} {by_side[side].samples[-1].rate:,.0f}/s" for side in order)
             for mode, by_side in results.items()
@@ -237,12 +281,15 @@ def core_section(core: CoreResults) -> list[str]:
     lines = [
         "### Core enqueue (the store call alone, no HTTP)",
         "",
-        f"{ROUNDS} interleaved rounds (the order rotates each round); each run ({jobs} enqueues) flushes Redis "
-        "first, warms up, and collects this process's garbage before its clock starts. "
+        f"{ROUNDS} interleaved rounds (the order rotates each round). In a round, per mode: Redis flushed, every "
+        f"side warmed up, then every side's enqueues ({jobs}) in {SLICES} turns taken in turn with the other sides' "
+        "(A B C D A B C D ...: the sides sample the same moments of the machine), this process's garbage collected "
+        "before each turn's clock starts. "
         f"{core.where} "
         "Ours through `service_redis` (the service's client and its settings, the arguments the API passes); saq "
-        "0.26 `Queue.enqueue` and arq 0.28 `enqueue_job` with their default clients; the same phone number, campaign "
-        "and call_config. "
+        "0.26 `Queue.enqueue` and arq 0.28 `enqueue_job` with their default clients and settings (saq's own cap of "
+        "20 concurrent operations included: at 100 concurrent it runs 20 at a time); the same phone number, "
+        "campaign and call_config. "
         "Median (min–max).",
         "",
         "| mode | side | enqueues/s | Redis µs/enqueue | commands/enqueue | top-level commands | keys left/enqueue "

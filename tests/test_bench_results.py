@@ -8,7 +8,7 @@ import os
 import pytest
 
 from bench.__main__ import main, splice
-from bench.common import per_round, rounds_from_env, switch_from_env
+from bench.common import per_round, rounds_from_env, slice_sizes, switch_from_env
 from bench.placement import CORE_SWITCH, GeneratorPlacement, local_redis_pid, placement
 
 RESULTS = """# Benchmark results
@@ -96,6 +96,12 @@ def test_the_measured_process_gets_the_first_cpu_it_may_use_and_redis_the_rest(m
     assert where.describe("the load generator", "Redis") == "the load generator on CPU 2, Redis on CPU 5,7"
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {3})
     assert placement() is None  # one CPU: nothing to place
+
+
+def test_a_sides_calls_in_a_round_are_cut_into_turns_that_add_up_to_them_all() -> None:
+    assert slice_sizes(1500, 5) == [300] * 5
+    assert slice_sizes(1502, 5) == [301, 301, 300, 300, 300]  # every call run, no turn more than one longer
+    assert slice_sizes(3, 5) == [1, 1, 1, 0, 0]
 
 
 def test_per_round_figures_are_listed_in_the_order_the_rounds_ran() -> None:

@@ -4,8 +4,9 @@ On 2 cores the process being measured, its load generator and Redis share both c
 measured process migrates between cores and waits behind Redis, and rates moved ±30 % from one run to the next.
 HTTP: the server under test has the first CPU (one uvicorn worker: one thread does the work) and wrk and Redis share
 the others. Core enqueue and claim: this process, the load generator that runs every side's client, has the first
-CPU and Redis the others. Every side is placed the same way. With one CPU there is nothing to place: everything
-shares it, and the benchmark's text says so.
+CPU; Redis shares it for runs of one call at a time and has the others for runs of many at once
+(`GeneratorPlacement` says why). Every side is placed the same way. With one CPU there is nothing to place:
+everything shares it, and the benchmark's text says so.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from urllib.parse import urlparse
 import redis as sync_redis
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-# The switches (read by bench.common.switch_from_env; on unless 0): HTTP's, and the in-process benchmarks' (core
-# enqueue, claim).
+# The switches (read by bench.common.switch_from_env: 1 or 0, on when unset): HTTP's, and the in-process
+# benchmarks' (core enqueue, claim).
 HTTP_SWITCH, CORE_SWITCH = "BENCH_HTTP_PLACE", "BENCH_CORE_PLACE"
 
 
@@ -97,7 +98,10 @@ class GeneratorPlacement:
     sequential PING: ~90 µs on one CPU, ~260-430 µs across two) and change with the machine's load (a CPU kept busy
     by other work wakes at once; an idle one is halted first), so the figures changed with the load rather than the
     work. Many calls at once, both are busy together: the load generator keeps the first CPU and Redis gets the
-    others. Without placement the kernel chooses, and chose differently under load: that was the wide range."""
+    others. Without placement the kernel chooses, and chose differently under load: that was the wide range.
+
+    A limit, measured: a busy loop on the first CPU (which the one-at-a-time runs share with it) moved the
+    sequential ours/saq ratio up by ~0.15; a busy loop on the other CPU left it in its range."""
 
     def __init__(self, url: str, on: bool) -> None:
         self.on = on

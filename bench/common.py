@@ -28,6 +28,32 @@ def rounds_from_env(name: str, default: int) -> int:
     return rounds
 
 
+def switch_from_env(name: str, default: bool = True) -> bool:
+    """An on/off switch from the environment variable `name` (1 on, 0 off, unset: `default`); any other value stops
+    the benchmark before it starts, saying which variable: a mistyped switch must not run the other way silently."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    if raw.strip() not in ("0", "1"):
+        raise SystemExit(f"{name}={raw!r}: must be 1 (on) or 0 (off) (default {int(default)})")
+    return raw.strip() == "1"
+
+
+SLICES = 5  # a side's share of a round is taken in this many turns, in turn with the other sides'
+
+
+def slice_sizes(jobs: int, slices: int = SLICES) -> list[int]:
+    """`jobs` cut into `slices` turns as even as can be (the first ones take the remainder). Turns taken in turn
+    (A B A B ...) sample the same moments of a machine whose load changes: a side's figure does not depend on
+    whether a burst of other work fell on its run or on the other side's."""
+    return [jobs // slices + (1 if k < jobs % slices else 0) for k in range(slices)]
+
+
+def per_round(values: list[float], digits: int = 0) -> str:
+    """One figure per round, in the order the rounds ran: a drift, or one odd round, shows beside the median."""
+    return " · ".join(f"{v:,.{digits}f}" for v in values)
+
+
 def redis_url() -> str:
     url = os.environ.get("REDIS_URL")
     if not url:

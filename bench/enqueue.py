@@ -4,12 +4,14 @@ Honest by construction: our side is built through the service's own Redis client
 settings; saq's `Queue.enqueue` and arq's `enqueue_job` run on the same Redis with the same payload; rounds are
 interleaved (the order rotates each round) and repeated, and every figure is the median with its range. Beside the
 rates: what Redis spent per enqueue (INFO commandstats deltas), the commands and round trips it took, the keys it
-left, and the load generator's own CPU.
+left, and the load generator's own CPU. Every side's run is placed alike (bench/placement.py), warmed up and starts
+with this process's garbage collected, so that no side's figure depends on the order or on the run before it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import re
@@ -30,18 +32,38 @@ import redis as sync_redis
 from arq.connections import ArqRedis
 from saq import Queue as SaqQueue
 
-from bench.common import cpu_seconds, redis_url, rounds_from_env, service_serving, serving
-from bench.placement import Placement, local_redis_pid, pin_self, pinned, placement
+from bench.common import (
+    SLICES,
+    cpu_seconds,
+    per_round,
+    redis_url,
+    rounds_from_env,
+    service_serving,
+    serving,
+    slice_sizes,
+    switch_from_env,
+)
+from bench.placement import (
+    CORE_SWITCH,
+    HTTP_SWITCH,
+    GeneratorPlacement,
+    Placement,
+    local_redis_pid,
+    pin_self,
+    pinned,
+    placement,
+)
 from callqueue.settings import load_settings
 from callqueue.store.calls import CallStore
 from callqueue.store.connection import service_redis
 from local.redis_server import free_port
 
 ROUNDS = rounds_from_env("BENCH_ROUNDS", 5)
+CORE_PLACE = switch_from_env(CORE_SWITCH)
 PHONE, CAMPAIGN, CONFIG = "+14155550100", "bench", {"flow_name": "demo"}
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"  # the API passes one for every call
 BODY = json.dumps({"phone_number": PHONE, "campaign_id": CAMPAIGN, "call_config": CONFIG})
-MODES = (("sequential", 1, 1500), ("100 concurrent", 100, 4000))  # name, concurrency, enqueues per run
+MODES = (("sequential", 1, 1500), ("100 concurrent", 100, 4000))  # name, concurrency, enqueues per side per round
 # Commands that are the benchmark's own (reading the stats, flushing between runs), not an enqueue's.
 HARNESS_COMMANDS = {"info", "flushdb", "dbsize", "script|load", "script", "ping", "client|setinfo", "hello", "select"}
 
@@ -115,27 +137,81 @@ async def _run(concurrency: int, jobs: int, one: Callable[[], Awaitable[Any]]) -
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-async def _measure(stats: sync_redis.Redis, concurrency: int, jobs: int, one: Callable[[], Awaitable[Any]]) -> Sample:
-    stats.flushdb()
-    await _run(concurrency, 50, one)  # the pool's connections and the scripts are loaded before the clock starts
-    stats.flushdb()
-    before = _commandstats(stats)
-    wall, cpu = await _run(concurrency, jobs, one)
-    delta = _delta(before, _commandstats(stats))
-    keys = int(stats.dbsize())  # type: ignore[arg-type]
-    scripted = {n: v for n, v in delta.items() if n in ("evalsha", "eval")}
-    if scripted:  # a script's time includes the commands it calls: count it once
-        redis_us = sum(u for _, u in scripted.values())
-        round_trips = sum(c for c, _ in scripted.values())
-        commands = sum(c for n, (c, _) in delta.items() if n not in scripted)
-    else:
-        redis_us = sum(u for _, u in delta.values())
-        round_trips = commands = sum(c for c, _ in delta.values())
-    return Sample(jobs / wall, redis_us / jobs, commands / jobs, round_trips / jobs, keys / jobs, cpu / jobs * 1e6)
+@dataclass
+class _Tally:
+    """One side's slices of one round, added up."""
+
+    wall: float = 0.0  # seconds
+    cpu: float = 0.0  # this process's CPU seconds
+    jobs: int = 0
+    keys: int = 0  # keys the slices added
+    delta: dict[str, tuple[int, float]] = field(default_factory=dict)  # commandstats: calls, µs
+
+    def add(self, wall: float, cpu: float, jobs: int, keys: int, delta: dict[str, tuple[int, float]]) -> None:
+        self.wall, self.cpu, self.jobs, self.keys = self.wall + wall, self.cpu + cpu, self.jobs + jobs, self.keys + keys
+        for name, (calls, usec) in delta.items():
+            c0, u0 = self.delta.get(name, (0, 0.0))
+            self.delta[name] = (c0 + calls, u0 + usec)
+
+    def sample(self) -> Sample:
+        jobs, delta = self.jobs, self.delta
+        scripted = {n: v for n, v in delta.items() if n in ("evalsha", "eval")}
+        if scripted:  # a script's time includes the commands it calls: count it once
+            redis_us = sum(u for _, u in scripted.values())
+            round_trips = sum(c for c, _ in scripted.values())
+            commands = sum(c for n, (c, _) in delta.items() if n not in scripted)
+        else:
+            redis_us = sum(u for _, u in delta.values())
+            round_trips = commands = sum(c for c, _ in delta.values())
+        return Sample(
+            jobs / self.wall,
+            redis_us / jobs,
+            commands / jobs,
+            round_trips / jobs,
+            self.keys / jobs,
+            self.cpu / jobs * 1e6,
+        )
 
 
-async def core_enqueue() -> dict[str, dict[str, Series]]:
+async def _mode_round(
+    stats: sync_redis.Redis,
+    concurrency: int,
+    jobs: int,
+    order: list[str],
+    sides: dict[str, Callable[[], Awaitable[Any]]],
+) -> dict[str, Sample]:
+    """One round of one mode: every side's `jobs` enqueues, in SLICES turns taken in `order` (A B C D A B C D ...),
+    so that every side samples the same moments of a machine whose load changes; each side's turns added up."""
+    stats.flushdb()
+    # Before the clock starts: the scripts loaded, and as many connections opened as the run will use (each of the
+    # `concurrency` tasks takes a job at once), so that no side opens them on its first round's clock.
+    for side in order:
+        await _run(concurrency, max(50, 2 * concurrency), sides[side])
+    stats.flushdb()
+    tallies = {side: _Tally() for side in order}
+    for share in slice_sizes(jobs):
+        for side in order:
+            gc.collect()  # the garbage of the turn before (another side's) is not collected on this side's clock
+            keys, before = int(stats.dbsize()), _commandstats(stats)  # type: ignore[arg-type]
+            wall, cpu = await _run(concurrency, share, sides[side])
+            delta = _delta(before, _commandstats(stats))
+            tallies[side].add(wall, cpu, share, int(stats.dbsize()) - keys, delta)  # type: ignore[arg-type]
+    return {side: tally.sample() for side, tally in tallies.items()}
+
+
+@dataclass
+class CoreResults:
+    series: dict[str, dict[str, Series]]  # mode → side → one sample per round
+    where: str  # where the load generator and Redis ran
+
+
+async def core_enqueue() -> CoreResults:
     url = redis_url()
+    placed = GeneratorPlacement(url, CORE_PLACE)
+    return CoreResults(await _core_rounds(url, placed), placed.describe(concurrent=True))
+
+
+async def _core_rounds(url: str, placed: GeneratorPlacement) -> dict[str, dict[str, Series]]:
     settings = load_settings({**os.environ, "REDIS_URL": url})
     ours = service_redis(settings)
     store = CallStore(ours, "bench-ours")
@@ -177,9 +253,15 @@ async def core_enqueue() -> dict[str, dict[str, Series]]:
     for r in range(ROUNDS):
         order = names[r % len(names) :] + names[: r % len(names)]  # rotate: no side always runs first
         for mode, concurrency, jobs in MODES:
-            for side in order:
-                results[mode][side].samples.append(await _measure(stats, concurrency, jobs, sides[side]))
-        print(f"[bench] enqueue core round {r + 1}/{ROUNDS}", file=sys.stderr, flush=True)
+            with placed.run(concurrent=concurrency > 1):
+                samples = await _mode_round(stats, concurrency, jobs, order, sides)
+            for side, sample in samples.items():
+                results[mode][side].samples.append(sample)
+        did = "; ".join(
+            f"{mode}: " + ", ".join(f"{side} {by_side[side].samples[-1].rate:,.0f}/s" for side in order)
+            for mode, by_side in results.items()
+        )
+        print(f"[bench] enqueue core round {r + 1}/{ROUNDS}: {did}", file=sys.stderr, flush=True)
     stats.flushdb()
     stats.close()
     await ours.aclose()
@@ -193,14 +275,21 @@ def _ratio(a: Series, b: Series) -> str:
     return _stats([x.rate / y.rate for x, y in zip(a.samples, b.samples, strict=True)], 2)
 
 
-def core_section(results: dict[str, dict[str, Series]]) -> list[str]:
+def core_section(core: CoreResults) -> list[str]:
+    results = core.series
+    jobs = ", ".join(f"{mode} {n:,}" for mode, _, n in MODES)
     lines = [
         "### Core enqueue (the store call alone, no HTTP)",
         "",
-        f"{ROUNDS} interleaved rounds (the order rotates each round); each run flushes Redis first and warms up. "
+        f"{ROUNDS} interleaved rounds (the order rotates each round). In a round, per mode: Redis flushed, every "
+        f"side warmed up, then every side's enqueues ({jobs}) in {SLICES} turns taken in turn with the other sides' "
+        "(A B C D A B C D ...: the sides sample the same moments of the machine), this process's garbage collected "
+        "before each turn's clock starts. "
+        f"{core.where} "
         "Ours through `service_redis` (the service's client and its settings, the arguments the API passes); saq "
-        "0.26 `Queue.enqueue` and arq 0.28 `enqueue_job` with their default clients; the same phone number, campaign "
-        "and call_config. "
+        "0.26 `Queue.enqueue` and arq 0.28 `enqueue_job` with their default clients and settings (saq's own cap of "
+        "20 concurrent operations included: at 100 concurrent it runs 20 at a time); the same phone number, "
+        "campaign and call_config. "
         "Median (min–max).",
         "",
         "| mode | side | enqueues/s | Redis µs/enqueue | commands/enqueue | top-level commands | keys left/enqueue "
@@ -221,6 +310,9 @@ def core_section(results: dict[str, dict[str, Series]]) -> list[str]:
             f"**{_ratio(by_side['ours + Idempotency-Key'], by_side['saq'])}**; "
             f"ours/arq {_ratio(by_side['ours'], by_side['arq'])}"
         )
+    lines += ["", "Per round, in the order the rounds ran (enqueues/s):", ""]
+    for mode, by_side in results.items():
+        lines += [f"- {mode}, {side}: {per_round(s.pick('rate'))}" for side, s in by_side.items()]
     lines += ["", "What each side does per enqueue:", ""]
     lines += [f"- {side}: {what}" for side, what in WHAT.items()]
     return [*lines, ""]
@@ -229,6 +321,7 @@ def core_section(results: dict[str, dict[str, Series]]) -> list[str]:
 # --- HTTP ----------------------------------------------------------------------------------------------------------
 
 HTTP_ROUNDS = rounds_from_env("BENCH_HTTP_ROUNDS", 6)
+HTTP_PLACE = switch_from_env(HTTP_SWITCH)
 HTTP_SECONDS = 5
 HTTP_WARMUP_SECONDS = 1
 HTTP_IDLE_SECONDS = 5
@@ -313,7 +406,7 @@ def http_enqueue() -> HttpResults:
     url = redis_url()
     env = {"REDIS_URL": url, "DISPATCH_WORKERS": "0", "MAX_QUEUED_CALLS": "10000000"}
     runs: dict[int, dict[str, list[WrkRun]]] = {c: {side: [] for side in HTTP_SIDES} for c in HTTP_CONNECTIONS}
-    where = placement() if os.environ.get("BENCH_HTTP_PLACE", "1") != "0" else None
+    where = placement() if HTTP_PLACE else None
     others = where.others if where else None
     with ExitStack() as stack:
         tmp = stack.enter_context(tempfile.TemporaryDirectory())
@@ -329,7 +422,7 @@ def http_enqueue() -> HttpResults:
         redis_pid = local_redis_pid(url)
         if where is not None:
             for pid in (ours[1], bare[1]):
-                stack.enter_context(pinned(pid, where.server))
+                stack.enter_context(pinned(pid, where.first))
             if redis_pid is not None:
                 stack.enter_context(pinned(redis_pid, where.others))
         idle = _idle_ms_per_s({"ours": ours[1], "bare": bare[1]})
@@ -346,10 +439,11 @@ def http_enqueue() -> HttpResults:
 def _placement_text(results: HttpResults) -> str:
     where = results.where
     if where is None:
-        return "No placement (a single CPU, or BENCH_HTTP_PLACE=0): processes share the CPUs as the kernel pleases. "
+        return f"No placement (a single CPU, or {HTTP_SWITCH}=0): processes share the CPUs as the kernel pleases. "
     redis = "" if results.redis_placed else " (Redis is not a process of this machine: not placed)"
     return (
-        f"Placement (sched_setaffinity; BENCH_HTTP_PLACE=0 turns it off): {where.describe()}{redis}; the server not "
+        f"Placement (sched_setaffinity; {HTTP_SWITCH}=0 turns it off): {where.describe('server', 'wrk and Redis')}"
+        f"{redis}; the server not "
         "being measured idles beside it (its background work: the last line). "
     )
 
